@@ -1,0 +1,296 @@
+"""WebSocket frames (RFC 6455 section 5): opcodes, close codes, parsing, building.
+
+This module is part of the sans-I/O core: it turns bytes into :class:`Frame`
+objects and back, and never touches a socket. :class:`wsocket.protocol.Protocol`
+uses the same header logic on its fast path.
+
+Masking uses the C accelerator :mod:`wsocket._speedups` when it was built, and
+the pure-Python :func:`wsocket.utils.apply_mask` otherwise; both give the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Optional, Tuple, Union
+
+from .exceptions import PayloadTooBig, ProtocolError
+
+try:
+    from ._speedups import apply_mask
+except ImportError:  # pragma: no cover - depends on the build
+    from .utils import apply_mask
+
+__all__ = [
+    "Opcode",
+    "CloseCode",
+    "Frame",
+    "apply_mask",
+    "build_header",
+    "parse_close",
+    "serialize_close",
+    "is_sendable_close_code",
+    "is_valid_close_code",
+    "DATA_OPCODES",
+    "CONTROL_OPCODES",
+]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+class Opcode(IntEnum):
+    """Frame opcodes (RFC 6455 section 5.2); other values are reserved."""
+
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+DATA_OPCODES = frozenset((Opcode.CONT, Opcode.TEXT, Opcode.BINARY))
+CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
+
+
+class CloseCode(IntEnum):
+    """Close status codes (RFC 6455 section 7.4.1 and the IANA registry)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    # 1004 is reserved.
+    NO_STATUS_RCVD = 1005  # never sent on the wire
+    ABNORMAL_CLOSURE = 1006  # never sent on the wire
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015  # never sent on the wire
+
+
+# Codes that may appear in a Close frame. RFC 6455 7.4.1 reserves 1004, and
+# says 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close
+# control frame by an endpoint"; 1012-1014 were registered later with IANA.
+# 3000-3999 are for libraries and frameworks, 4000-4999 for applications.
+_WIRE_CODES = frozenset(
+    (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014)
+)
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Tell whether ``code`` may be carried by a Close frame (RFC 6455 7.4)."""
+    return code in _WIRE_CODES or 3000 <= code <= 4999
+
+
+# Sending and receiving allow the same codes.
+is_sendable_close_code = is_valid_close_code
+
+
+def build_header(
+    opcode: int, length: int, *, fin: bool = True, rsv1: bool = False,
+    mask: Optional[bytes] = None,
+) -> bytes:
+    """Build a frame header (RFC 6455 section 5.2) with the minimal length encoding.
+
+    Args:
+        opcode: the frame's opcode.
+        length: the payload length in bytes.
+        fin: whether this is the final fragment of a message.
+        rsv1: the RSV1 bit (set on the first frame of a compressed message).
+        mask: a 4-byte masking key to include, or ``None`` for an unmasked frame.
+
+    Returns:
+        The header bytes, including the masking key when given.
+    """
+    b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
+    mbit = 0x80 if mask is not None else 0
+    if length < 126:
+        header = bytes((b0, mbit | length))
+    elif length < 65536:
+        header = struct.pack("!BBH", b0, mbit | 126, length)
+    else:
+        header = struct.pack("!BBQ", b0, mbit | 127, length)
+    if mask is not None:
+        header += mask
+    return header
+
+
+def serialize_close(code: Optional[int] = 1000, reason: str = "") -> bytes:
+    """Build the payload of a Close frame (RFC 6455 section 5.5.1).
+
+    Args:
+        code: the status code, or ``None`` for an empty payload.
+        reason: a UTF-8 reason; the payload may not exceed 125 bytes.
+
+    Raises:
+        ValueError: if the code may not be sent or the reason is too long.
+    """
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a close code")
+        return b""
+    if not is_sendable_close_code(code):
+        raise ValueError(
+            f"close code {code} may not be sent; use 1000 for a normal closure, "
+            "1001 when going away, or an application code in 4000-4999"
+        )
+    data = reason.encode("utf-8")
+    if len(data) > 123:
+        raise ValueError("a close reason may be at most 123 bytes of UTF-8")
+    return struct.pack("!H", code) + data
+
+
+def parse_close(payload: BytesLike) -> Tuple[int, str]:
+    """Parse the payload of a Close frame received from the peer.
+
+    Returns:
+        ``(code, reason)``; an empty payload gives ``(1005, "")``.
+
+    Raises:
+        ProtocolError: 1002 for a 1-byte payload or a code that may not be
+            sent, 1007 for a reason that is not valid UTF-8.
+    """
+    n = len(payload)
+    if n == 0:
+        return CloseCode.NO_STATUS_RCVD, ""
+    if n == 1:
+        raise ProtocolError("close frame with a 1-byte payload")
+    code = (payload[0] << 8) | payload[1]
+    if not is_valid_close_code(code):
+        raise ProtocolError(f"invalid close code {code}")
+    try:
+        reason = str(payload[2:], "utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("close reason is not valid UTF-8", 1007) from None
+    return code, reason
+
+
+@dataclass
+class Frame:
+    """One WebSocket frame, as it travels on the wire (before reassembly).
+
+    Attributes:
+        opcode: the frame's :class:`Opcode`.
+        payload: the unmasked payload.
+        fin: the FIN bit (final fragment).
+        rsv1, rsv2, rsv3: the reserved bits, used by extensions.
+    """
+
+    opcode: int
+    payload: bytes = b""
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+    def __str__(self) -> str:
+        payload = self.payload
+        shown = payload[:24].hex(" ") + (" ..." if len(payload) > 24 else "")
+        try:
+            name = Opcode(self.opcode).name
+        except ValueError:
+            name = hex(self.opcode)
+        return f"{name} {'fin' if self.fin else 'cont'} [{shown}] ({len(payload)} bytes)"
+
+    def serialize(self, *, mask: bool) -> bytes:
+        """Return the frame's bytes; ``mask=True`` masks it with a random key."""
+        key = os.urandom(4) if mask else None
+        header = build_header(self.opcode, len(self.payload), fin=self.fin,
+                              rsv1=self.rsv1, mask=key)
+        b0 = header[0] | (0x20 if self.rsv2 else 0) | (0x10 if self.rsv3 else 0)
+        header = bytes((b0,)) + header[1:]
+        if key is not None:
+            return header + apply_mask(self.payload, key)
+        return header + self.payload
+
+    def check(self) -> None:
+        """Check the rules every frame obeys whatever the connection's state.
+
+        Raises:
+            ProtocolError: for a reserved opcode, or a control frame that is
+                fragmented or longer than 125 bytes (RFC 6455 5.5).
+        """
+        opcode = self.opcode
+        if opcode >= 8:
+            if opcode > 0xA:
+                raise ProtocolError(f"reserved opcode {opcode:#x}")
+            if not self.fin:
+                raise ProtocolError("fragmented control frame")
+            if len(self.payload) > 125:
+                raise ProtocolError("control frame payload longer than 125 bytes")
+        elif opcode > 2:
+            raise ProtocolError(f"reserved opcode {opcode:#x}")
+
+    @classmethod
+    def parse(
+        cls, data: BytesLike, *, mask: Optional[bool] = None,
+        max_size: Optional[int] = None,
+    ) -> Optional[Tuple[Frame, int]]:
+        """Parse one frame from the start of ``data``.
+
+        Args:
+            data: buffered bytes.
+            mask: ``True`` if the frame must be masked (a server reading a
+                client), ``False`` if it must not be, ``None`` to accept both.
+            max_size: largest payload accepted, or ``None`` for no limit.
+
+        Returns:
+            ``(frame, consumed)``, or ``None`` when ``data`` holds no complete
+            frame yet.
+
+        Raises:
+            ProtocolError: when the frame breaks RFC 6455.
+            PayloadTooBig: when the payload is longer than ``max_size``.
+        """
+        n = len(data)
+        if n < 2:
+            return None
+        b0, b1 = data[0], data[1]
+        length = b1 & 0x7F
+        pos = 2
+        if length == 126:
+            if n < 4:
+                return None
+            length = (data[2] << 8) | data[3]
+            pos = 4
+        elif length == 127:
+            if n < 10:
+                return None
+            length = int.from_bytes(data[2:10], "big")
+            if length >> 63:
+                raise ProtocolError("frame length has its most significant bit set")
+            pos = 10
+        masked = bool(b1 & 0x80)
+        if mask is not None and masked != mask:
+            raise ProtocolError(
+                "frames from the client must be masked" if mask
+                else "frames from the server must not be masked"
+            )
+        if max_size is not None and length > max_size:
+            raise PayloadTooBig(f"frame of {length} bytes exceeds the limit of {max_size}")
+        key = None
+        if masked:
+            if n < pos + 4:
+                return None
+            key = bytes(data[pos:pos + 4])
+            pos += 4
+        if n < pos + length:
+            return None
+        payload: bytes
+        if key is not None:
+            payload = apply_mask(memoryview(data)[pos:pos + length], key)
+        else:
+            payload = bytes(data[pos:pos + length])
+        frame = cls(b0 & 0x0F, payload, bool(b0 & 0x80), bool(b0 & 0x40),
+                    bool(b0 & 0x20), bool(b0 & 0x10))
+        frame.check()
+        return frame, pos + length

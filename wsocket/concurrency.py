@@ -1,0 +1,92 @@
+"""Locks, events, background tasks and readiness waits that match a socket.
+
+A :class:`~wsocket.connection.WebSocket` is written against blocking sockets.
+On a plain socket it uses :mod:`threading`; on a gevent socket (gevent's
+servers hand those out, monkey-patched or not) it must use gevent's own
+primitives, or a lock held by one greenlet would block the whole hub.
+:func:`primitives_for` picks the right set for a socket.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+from typing import Any, Callable, Optional
+
+__all__ = ["Primitives", "primitives_for", "is_gevent_socket"]
+
+
+def is_gevent_socket(sock: Any) -> bool:
+    """Tell whether ``sock`` is a gevent cooperative socket."""
+    return type(sock).__module__.startswith("gevent")
+
+
+class Primitives:
+    """Concurrency building blocks for one kind of socket.
+
+    Attributes:
+        name: ``"threading"`` or ``"gevent"``.
+        Lock: a factory of locks with ``acquire(blocking=True, timeout=-1)``.
+        Event: a factory of events with ``set()``, ``is_set()``, ``wait(timeout)``.
+    """
+
+    name = "threading"
+    Lock: Callable[[], Any] = threading.Lock
+    Event: Callable[[], Any] = threading.Event
+
+    def spawn(self, func: Callable[[], None], name: str = "wsocket") -> None:
+        """Run ``func`` in the background (a daemon thread)."""
+        threading.Thread(target=func, name=name, daemon=True).start()
+
+    def wait_readable(self, sock: Any, timeout: Optional[float]) -> bool:
+        """Wait until ``sock`` has data (or EOF) to read; False on timeout."""
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending():
+            return True  # TLS records already decrypted and buffered
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return bool(poller.poll(ms))
+
+
+class _GeventPrimitives(Primitives):
+    name = "gevent"
+
+    def __init__(self) -> None:
+        import gevent
+        import gevent.event
+        import gevent.lock
+        import gevent.socket
+
+        self._gevent = gevent
+        self._wait_read = gevent.socket.wait_read
+        self.Lock = gevent.lock.Semaphore
+        self.Event = gevent.event.Event
+
+    def spawn(self, func: Callable[[], None], name: str = "wsocket") -> None:
+        self._gevent.spawn(func)
+
+    def wait_readable(self, sock: Any, timeout: Optional[float]) -> bool:
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending():
+            return True
+        try:
+            self._wait_read(sock.fileno(), timeout=timeout)
+        except socket.timeout:
+            return False
+        return True
+
+
+_threading = Primitives()
+_gevent: Optional[Primitives] = None
+
+
+def primitives_for(sock: Any) -> Primitives:
+    """Return the concurrency primitives that suit ``sock``."""
+    global _gevent
+    if is_gevent_socket(sock):
+        if _gevent is None:
+            _gevent = _GeventPrimitives()
+        return _gevent
+    return _threading

@@ -1,0 +1,527 @@
+"""The blocking WebSocket object, for servers and clients alike.
+
+A :class:`WebSocket` drives a :class:`~wsocket.protocol.Protocol` over a
+connected socket whose opening handshake is done. It has no reader thread:
+:meth:`WebSocket.receive` reads from the socket in the calling thread (or
+greenlet), which keeps a message's way from the kernel to the handler short.
+
+Concurrency: any number of threads or greenlets may call :meth:`~WebSocket.send`
+at once; frames never interleave. One lock guards the protocol object, held
+only for the few microseconds a protocol call takes; another serialises writes
+to the socket, so that a slow write never stops the reader. A reader that has a
+reply to write (a Pong, the Close echo) writes it if no write is under way, and
+otherwise leaves it to the writer, who drains every queued frame before it lets
+go. Only one caller reads at a time.
+
+Keepalive (``ping_interval``) runs a small background task that sends a Ping
+every interval and fails the connection with 1011 when nothing at all arrived
+from the peer within ``ping_timeout`` after it; while no one is reading, that
+task reads in their place, keeping messages for the next :meth:`receive`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import deque
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Union,
+)
+
+from .concurrency import primitives_for
+from .exceptions import ConnectionClosed, ConnectionClosedError
+from .protocol import (
+    BinaryMessage,
+    Close,
+    Ping,
+    Pong,
+    Protocol,
+    Side,
+    State,
+    TextMessage,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["WebSocket", "Data"]
+
+Data = Union[str, bytes]
+
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+_monotonic = time.monotonic
+_RECV_ERRORS = (OSError,)
+
+
+class WebSocket:
+    """An open WebSocket connection over a blocking socket.
+
+    Servers get one in ``environ["wsgi.websocket"]``; clients get one from
+    :func:`wsocket.connect`. Build one yourself only to run the protocol over
+    a socket whose handshake you performed.
+
+    Args:
+        sock: the connected socket (plain, TLS, or gevent).
+        protocol: the protocol state machine, in the OPEN state.
+        environ: the WSGI environ of the upgrade request (server side).
+        subprotocol: the negotiated subprotocol, if any.
+        ping_interval: seconds between keepalive pings; ``None`` disables
+            keepalive.
+        ping_timeout: seconds to wait for any sign of life after a ping before
+            failing the connection with 1011; defaults to ``ping_interval``.
+        close_timeout: seconds to wait for the peer during the closing
+            handshake before dropping TCP.
+        read_size: bytes asked from the socket per read.
+        close_socket: close ``sock`` when the connection ends (set to
+            ``False`` when a server owns the socket and closes it itself).
+        extra: bytes already read past the handshake, fed to the protocol.
+    """
+
+    def __init__(
+        self,
+        sock: Any,
+        protocol: Protocol,
+        *,
+        environ: Optional[Dict[str, Any]] = None,
+        subprotocol: Optional[str] = None,
+        ping_interval: Optional[float] = None,
+        ping_timeout: Optional[float] = None,
+        close_timeout: float = 10.0,
+        read_size: int = 65536,
+        close_socket: bool = True,
+        extra: bytes = b"",
+    ) -> None:
+        if ping_interval is not None and ping_interval <= 0:
+            raise ValueError("ping_interval must be a positive number of seconds or None")
+        if ping_timeout is not None and ping_timeout <= 0:
+            raise ValueError("ping_timeout must be a positive number of seconds or None")
+        if close_timeout < 0:
+            raise ValueError("close_timeout must be zero or more seconds")
+        self.sock = sock
+        self.protocol = protocol
+        #: The WSGI environ of the upgrade request (server side), else ``{}``.
+        self.environ: Dict[str, Any] = environ if environ is not None else {}
+        #: The subprotocol agreed in the handshake, or ``None``.
+        self.subprotocol = subprotocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval
+        self.close_timeout = close_timeout
+        self.read_size = read_size
+        self.close_socket = close_socket
+        self.logger = logging.getLogger(
+            "wsocket.server" if protocol.side is Side.SERVER else "wsocket.client"
+        )
+
+        prim = primitives_for(sock)
+        self._prim = prim
+        self._proto_lock = prim.Lock()
+        self._write_lock = prim.Lock()
+        self._read_lock = prim.Lock()
+        self._closed_event = prim.Event()
+        self._messages: Deque[Data] = deque()
+        self._socket_closed = False
+        self._last_rx = _monotonic()
+        if extra:
+            self._feed(extra)
+        if ping_interval is not None:
+            prim.spawn(self._keepalive, "wsocket-keepalive")
+
+    # -- properties ------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the closing handshake started or the connection dropped."""
+        return self.protocol.state is not _OPEN
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """Why the connection closed (RFC 6455 7.1.5), ``None`` while open.
+
+        The code of the peer's Close frame (1005 if it had none), the code we
+        failed the connection with (1002, 1007, 1009, 1011...), or 1006 when
+        TCP dropped without a closing handshake.
+        """
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason that goes with :attr:`close_code`, possibly empty."""
+        return self.protocol.close_reason
+
+    @property
+    def side(self) -> Side:
+        """:data:`~wsocket.protocol.SERVER` or :data:`~wsocket.protocol.CLIENT`."""
+        return self.protocol.side
+
+    # -- receiving -------------------------------------------------------------
+
+    def receive(self, timeout: Optional[float] = None) -> Optional[Data]:
+        """Return the next message: ``str`` for text, ``bytes`` for binary.
+
+        Pings are answered and the closing handshake is completed on the way.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits as long as the
+                connection is open.
+
+        Returns:
+            The message, or ``None`` once the connection has closed (see
+            :attr:`close_code` for why). Messages that arrived before the
+            close are returned first.
+
+        Raises:
+            TimeoutError: if no message arrived within ``timeout``.
+        """
+        messages = self._messages
+        if messages:
+            try:
+                return messages.popleft()
+            except IndexError:  # another reader took it
+                pass
+        deadline = None if timeout is None else _monotonic() + timeout
+        if not self._read_lock.acquire(True, -1 if timeout is None else timeout):
+            raise TimeoutError("timed out waiting for a message")
+        try:
+            while True:
+                if messages:
+                    return messages.popleft()
+                if self._socket_closed or self.protocol.eof_rcvd:
+                    self._finish()
+                    return None
+                if self.protocol.state is _CLOSED and not self._wait_eof():
+                    return None
+                if deadline is not None:
+                    remaining = deadline - _monotonic()
+                    if remaining <= 0 or not self._prim.wait_readable(self.sock, remaining):
+                        raise TimeoutError("timed out waiting for a message")
+                self._read_once()
+        finally:
+            self._read_lock.release()
+
+    def _wait_eof(self) -> bool:
+        """After the closing handshake, wait for the peer to close TCP.
+
+        Returns False when the connection is now finished.
+        """
+        if self.protocol.eof_sent:
+            self._finish()
+            return False
+        if not self._prim.wait_readable(self.sock, self.close_timeout):
+            self._finish()
+            return False
+        return True
+
+    def _read_once(self) -> None:
+        """Read from the socket once and process what arrived."""
+        try:
+            data = self.sock.recv(self.read_size)
+        except _RECV_ERRORS:
+            data = b""
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        protocol = self.protocol
+        with self._proto_lock:
+            if data:
+                self._last_rx = _monotonic()
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            events = protocol.events_received()
+            pending = bool(protocol._out)
+        if events:
+            messages = self._messages
+            for event in events:
+                cls = type(event)
+                if cls is TextMessage or cls is BinaryMessage:
+                    messages.append(event.data)  # type: ignore[attr-defined]
+                elif cls is Close:
+                    self.logger.debug("< close %s", event)
+                elif cls is Ping or cls is Pong:
+                    pass
+        if pending:
+            self._flush(blocking=False)
+        if protocol.state is _CLOSED and protocol.eof_sent and protocol.eof_rcvd:
+            self._finish()
+
+    def __iter__(self) -> Iterator[Data]:
+        """Iterate over messages until the connection closes.
+
+        The loop ends when the connection closes cleanly (1000, 1001, or no
+        status); after any other close it raises
+        :class:`~wsocket.exceptions.ConnectionClosedError`.
+        """
+        while True:
+            message = self.receive()
+            if message is None:
+                exc = self.protocol.close_exc()
+                if isinstance(exc, ConnectionClosedError):
+                    raise exc
+                return
+            yield message
+
+    # -- sending ---------------------------------------------------------------
+
+    def send(self, data: Union[str, bytes, bytearray, memoryview],
+             binary: Optional[bool] = None) -> None:
+        """Send a message: a ``str`` as text, a bytes-like object as binary.
+
+        Args:
+            data: the message.
+            binary: force a binary (``True``) or text (``False``) message.
+
+        Raises:
+            ConnectionClosed: if the connection is closed or closing.
+            TypeError: if ``data`` is neither str nor bytes-like.
+        """
+        if binary is None:
+            if isinstance(data, str):
+                binary = False
+            elif isinstance(data, (bytes, bytearray, memoryview)):
+                binary = True
+            else:
+                raise TypeError(
+                    f"send() takes str or bytes, not {type(data).__name__}; "
+                    "serialise it first, e.g. with json.dumps()"
+                )
+        elif not isinstance(data, (str, bytes, bytearray, memoryview)):
+            raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        protocol = self.protocol
+        with self._write_lock:
+            with self._proto_lock:
+                if protocol.state is not _OPEN:
+                    raise protocol.close_exc()
+                if binary:
+                    if isinstance(data, str):
+                        data = data.encode("utf-8")
+                    protocol.send_binary(data)
+                else:
+                    protocol.send_text(data)
+                out = protocol.data_to_send()
+            self._write(out)
+        if protocol._out:
+            self._flush(blocking=False)
+
+    def ping(self, data: Union[str, bytes] = b"") -> None:
+        """Send a Ping frame (at most 125 bytes of payload).
+
+        Raises:
+            ConnectionClosed: if the connection is closed or closing.
+            ValueError: if the payload is too long.
+        """
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self._send_control(self.protocol.send_ping, data)
+
+    def pong(self, data: Union[str, bytes] = b"") -> None:
+        """Send an unsolicited Pong frame (a one-way heartbeat).
+
+        Raises:
+            ConnectionClosed: if the connection is closed or closing.
+        """
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self._send_control(self.protocol.send_pong, data)
+
+    def _send_control(self, method: Any, data: bytes) -> None:
+        with self._write_lock:
+            with self._proto_lock:
+                if self.protocol.state is not _OPEN:
+                    raise self.protocol.close_exc()
+                method(data)
+                out = self.protocol.data_to_send()
+            self._write(out)
+
+    def _write(self, out: List[bytes]) -> None:
+        """Write queued bytes; the caller holds the write lock."""
+        sock = self.sock
+        try:
+            if len(out) == 1 and out[0]:
+                sock.sendall(out[0])
+                return
+            for chunk in out:
+                if chunk:
+                    sock.sendall(chunk)
+                else:
+                    self._shutdown_write()
+        except OSError:
+            # The peer is gone: what we have not written cannot be delivered.
+            with self._proto_lock:
+                self.protocol.receive_eof()
+                self.protocol.data_to_send()
+            self._close_transport()
+            raise ConnectionClosedError(1006, "connection lost while sending") from None
+
+    def _flush(self, blocking: bool) -> None:
+        """Write what the protocol has queued, unless a writer is busy.
+
+        A busy writer drains the queue itself before releasing the lock, and
+        checks again after releasing it, so nothing stays behind.
+        """
+        while True:
+            if not self._write_lock.acquire(blocking):
+                return
+            try:
+                with self._proto_lock:
+                    out = self.protocol.data_to_send()
+                if out:
+                    try:
+                        self._write(out)
+                    except ConnectionClosed:
+                        return
+            finally:
+                self._write_lock.release()
+            if not self.protocol._out:
+                return
+
+    def _shutdown_write(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    # -- closing ---------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: closing handshake, then TCP.
+
+        Waits up to ``close_timeout`` seconds for the peer's Close frame (and,
+        on the client side, for the server to close TCP). Calling it again, or
+        on a closed connection, does nothing.
+
+        Args:
+            code: the close code (1000 normal, 1001 going away, 4000-4999 for
+                applications).
+            reason: a short explanation, at most 123 bytes of UTF-8.
+
+        Raises:
+            ValueError: if the code may not be sent or the reason is too long.
+        """
+        protocol = self.protocol
+        with self._proto_lock:
+            if protocol.state is _OPEN:
+                protocol.send_close(code, reason)
+        self._flush(blocking=True)
+        deadline = _monotonic() + self.close_timeout
+        # Read until the peer's Close (and EOF, for a client) or the deadline.
+        if self._read_lock.acquire(True, self.close_timeout):
+            try:
+                while not self._socket_closed and not protocol.eof_rcvd:
+                    if protocol.state is _CLOSED and protocol.eof_sent:
+                        break
+                    remaining = deadline - _monotonic()
+                    if remaining <= 0 or not self._prim.wait_readable(self.sock, remaining):
+                        break
+                    self._read_once()
+            finally:
+                self._read_lock.release()
+        else:
+            self._closed_event.wait(max(0.0, deadline - _monotonic()))
+        self._finish()
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a closing handshake."""
+        with self._proto_lock:
+            self.protocol.receive_eof()
+            self.protocol.data_to_send()
+        self._close_transport()
+
+    def fail(self, code: int = 1011, reason: str = "") -> None:
+        """Send a Close frame with ``code`` and drop TCP without waiting."""
+        with self._proto_lock:
+            self.protocol.fail(code, reason)
+        self._flush(blocking=False)
+        self._close_transport()
+
+    def _finish(self) -> None:
+        """The connection is over: mark it closed and release the socket."""
+        if self.protocol._out and not self._socket_closed:
+            # Let the last frames (the Close echo) reach the wire first.
+            if self._write_lock.acquire(True, self.close_timeout):
+                self._write_lock.release()
+                self._flush(blocking=False)
+        with self._proto_lock:
+            if not self.protocol.eof_rcvd:
+                self.protocol.receive_eof()
+            self.protocol.data_to_send()
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        if self._socket_closed:
+            return
+        self._socket_closed = True
+        self._closed_event.set()
+        sock = self.sock
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self.close_socket:
+            try:
+                sock.close()
+            except OSError:  # pragma: no cover - close() rarely fails
+                pass
+
+    # -- keepalive -------------------------------------------------------------
+
+    def _keepalive(self) -> None:
+        assert self.ping_interval is not None and self.ping_timeout is not None
+        interval = self.ping_interval
+        timeout = self.ping_timeout
+        protocol = self.protocol
+        while not self._closed_event.wait(interval):
+            with self._proto_lock:
+                if protocol.state is not _OPEN:
+                    return
+                sent_at = _monotonic()
+                protocol.send_ping(os.urandom(4))
+            self._flush(blocking=True)
+            deadline = sent_at + timeout
+            while self._last_rx < sent_at:
+                remaining = deadline - _monotonic()
+                if remaining <= 0:
+                    self.logger.info("keepalive: no answer to a ping in %.3gs", timeout)
+                    self.fail(1011, "keepalive ping timeout")
+                    return
+                # Read in the application's place if it is not reading.
+                if len(self._messages) < 64 and self._read_lock.acquire(False):
+                    try:
+                        if self._socket_closed:
+                            return
+                        if self._prim.wait_readable(self.sock, min(remaining, 0.05)):
+                            self._read_once()
+                    finally:
+                        self._read_lock.release()
+                elif self._closed_event.wait(min(remaining, 0.05)):
+                    return
+
+    # -- context manager -------------------------------------------------------
+
+    def __enter__(self) -> WebSocket:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.close(1011, "")
+
+    def __repr__(self) -> str:
+        state = self.protocol.state.name
+        return f"<WebSocket {self.side.name.lower()} {state}>"
+

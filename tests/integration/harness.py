@@ -1,0 +1,208 @@
+"""Start real servers as subprocesses on 127.0.0.1 ephemeral ports.
+
+Every process is started in its own session, so that stopping it reaches its
+workers too, and is always stopped by PID (SIGTERM, then SIGKILL after a
+deadline). Readiness is a TCP connect that succeeds, polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON = sys.executable
+BIN = os.path.dirname(sys.executable)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def _can_connect(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def children(pid: int) -> List[int]:
+    """PIDs of every descendant of ``pid``."""
+    found: List[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
+def socket_fds(pid: int) -> int:
+    """Count the open sockets of ``pid``."""
+    count = 0
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+class ServerProcess:
+    """A server subprocess; use as a context manager."""
+
+    def __init__(self, argv: Sequence[str], port: int, *, cwd: str = ROOT,
+                 env: Optional[Dict[str, str]] = None, ready_timeout: float = 30.0) -> None:
+        self.argv = list(argv)
+        self.port = port
+        self.cwd = cwd
+        self.env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1", **(env or {}))
+        self.ready_timeout = ready_timeout
+        self.logfile = tempfile.NamedTemporaryFile(prefix="wsocket-server-", suffix=".log",
+                                                   delete=False)
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> "ServerProcess":
+        self.proc = subprocess.Popen(
+            self.argv, cwd=self.cwd, env=self.env, stdout=self.logfile,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        if not wait_for(lambda: self.proc.poll() is not None or _can_connect(self.port),
+                        self.ready_timeout):
+            self.stop()
+            raise RuntimeError(f"server not ready in {self.ready_timeout}s:\n{self.log()}")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+        return self
+
+    def log(self) -> str:
+        with open(self.logfile.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def pids(self) -> List[int]:
+        return [self.pid] + children(self.pid)
+
+    def sockets(self) -> int:
+        """Open sockets across the server's process tree."""
+        return sum(socket_fds(pid) for pid in self.pids())
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float) -> Optional[int]:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout: float = 10.0) -> Optional[int]:
+        if self.proc is None:
+            return None
+        pids = self.pids()
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            if self.wait(timeout) is None:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.wait(5)
+        for pid in pids[1:]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.logfile.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        try:
+            os.unlink(self.logfile.name)
+        except OSError:
+            pass
+
+
+class ServerConfig:
+    """How to start one server with the matrix app.
+
+    Args:
+        name: test id, e.g. ``"gunicorn-gevent"``.
+        argv: builds the command line from the port.
+        websocket: ``False`` for servers that cannot hand over a connection:
+            an upgrade then gets a 501 naming the server.
+        env: extra environment variables.
+        cwd: working directory (the repository root by default).
+        requires: module names that must be importable, else the config is
+            skipped with a reason.
+    """
+
+    def __init__(self, name: str, argv, *, websocket: bool = True,
+                 env: Optional[Dict[str, str]] = None, cwd: str = ROOT,
+                 requires: Sequence[str] = ()) -> None:
+        self.name = name
+        self.argv = argv
+        self.websocket = websocket
+        self.env = env
+        self.cwd = cwd
+        self.requires = tuple(requires)
+
+    def missing(self) -> List[str]:
+        import importlib.util
+
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def process(self) -> ServerProcess:
+        port = free_port()
+        return ServerProcess(self.argv(port), port, cwd=self.cwd, env=self.env)
+
+    def __repr__(self) -> str:
+        return self.name

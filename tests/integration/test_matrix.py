@@ -1,0 +1,185 @@
+"""The same checks against every server wsocket supports, each a real subprocess.
+
+Server entries come from the ``config_*.py`` modules beside this file.
+"""
+
+from __future__ import annotations
+
+import glob
+import http.client
+import importlib
+import os
+import socket
+
+import pytest
+
+import wsocket
+from wsocket.exceptions import HandshakeError
+
+from .harness import ServerConfig, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _configs():
+    found = []
+    for path in sorted(glob.glob(os.path.join(HERE, "config_*.py"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        module = importlib.import_module(f"tests.integration.{name}")
+        found.extend(module.CONFIGS)
+    return found
+
+
+CONFIGS = _configs()
+WS_CONFIGS = [c for c in CONFIGS if c.websocket]
+NO_WS_CONFIGS = [c for c in CONFIGS if not c.websocket]
+
+
+@pytest.fixture(scope="module", params=WS_CONFIGS, ids=lambda c: c.name)
+def server(request):
+    config: ServerConfig = request.param
+    missing = config.missing()
+    if missing:
+        pytest.skip(f"{config.name} needs {', '.join(missing)} (pip install it)")
+    with config.process() as proc:
+        yield proc
+
+
+def url(server, path):
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def http_get(server, path="/hello"):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_http_before(server):
+    assert http_get(server) == (200, b"Hello, World!")
+
+
+def test_http_keepalive_one_connection(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/hello")
+        first = conn.getresponse()
+        assert first.read() == b"Hello, World!"
+        sock = conn.sock
+        conn.request("POST", "/post", body=b"x" * 1000)
+        second = conn.getresponse()
+        assert second.read() == b"x" * 1000
+        assert conn.sock is sock  # the same TCP connection served both
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_echo_text_binary_large(server, compression):
+    with wsocket.connect(url(server, "/echo"), compression=compression,
+                         max_message_size=None) as ws:
+        assert (ws.protocol.deflate is not None) == (compression is not None)
+        ws.send("héllo")
+        assert ws.receive(timeout=10) == "héllo"
+        ws.send(b"\x00\xff" * 10)
+        assert ws.receive(timeout=10) == b"\x00\xff" * 10
+        big = os.urandom(4 * 2**20)
+        ws.send(big)
+        assert ws.receive(timeout=30) == big
+    assert ws.close_code == 1000
+
+
+def test_independent_client(server):
+    from websockets.sync.client import connect
+
+    with connect(url(server, "/echo"), max_size=None) as ws:
+        ws.send("from websockets")
+        assert ws.recv(timeout=10) == "from websockets"
+        ws.send(b"\x01" * 70000)
+        assert ws.recv(timeout=10) == b"\x01" * 70000
+
+
+def test_subprotocol_server_preference(server):
+    with wsocket.connect(url(server, "/sub"), subprotocols=["chat.v1", "chat.v2"]) as ws:
+        assert ws.subprotocol == "chat.v2"
+        assert ws.receive(timeout=10) == "chat.v2"
+    with wsocket.connect(url(server, "/sub"), subprotocols=["other"]) as ws:
+        assert ws.subprotocol is None
+        assert ws.receive(timeout=10) == ""
+
+
+def test_server_closes_with_code(server):
+    ws = wsocket.connect(url(server, "/close"))
+    ws.send("go")
+    assert ws.receive(timeout=10) is None
+    assert (ws.close_code, ws.close_reason) == (4001, "bye")
+
+
+def test_app_exception_gives_1011(server):
+    ws = wsocket.connect(url(server, "/boom"))
+    ws.send("go")
+    assert ws.receive(timeout=10) is None
+    assert ws.close_code == 1011
+    assert wait_for(lambda: "handler failure on purpose" in server.log(), 10)
+
+
+def test_bad_handshake_gets_status(server):
+    with pytest.raises(HandshakeError) as info:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        try:
+            sock.sendall(
+                b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 8\r\n\r\n"
+            )
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+        finally:
+            sock.close()
+        status = int(head.split(b" ", 2)[1])
+        raise HandshakeError(head.decode("latin-1"), status)
+    assert info.value.status == 426
+    assert "sec-websocket-version: 13" in info.value.reason.lower()
+
+
+def test_no_errors_logged_and_no_sockets_left(server):
+    baseline = server.sockets()
+    before = server.log()
+    for _ in range(5):
+        with wsocket.connect(url(server, "/echo")) as ws:
+            ws.send("x")
+            assert ws.receive(timeout=10) == "x"
+    ws = wsocket.connect(url(server, "/echo"))
+    ws.abort()  # the client vanishes without a closing handshake
+    assert http_get(server) == (200, b"Hello, World!")
+    assert wait_for(lambda: server.sockets() <= baseline, 10), (
+        f"{server.sockets()} sockets open, {baseline} before"
+    )
+    new = server.log()[len(before):]
+    assert "Traceback" not in new and "ERROR" not in new and "Error" not in new, new
+
+
+def test_http_after(server):
+    assert http_get(server, "/after") == (200, b"/after")
+
+
+@pytest.mark.parametrize("config", NO_WS_CONFIGS, ids=lambda c: c.name)
+def test_server_without_socket_refuses_clearly(config):
+    missing = config.missing()
+    if missing:
+        pytest.skip(f"{config.name} needs {', '.join(missing)} (pip install it)")
+    with config.process() as proc:
+        with pytest.raises(HandshakeError) as info:
+            wsocket.connect(f"ws://127.0.0.1:{proc.port}/echo", timeout=10)
+        assert info.value.status == 501
+        assert http_get(proc) == (200, b"Hello, World!")

@@ -1,0 +1,210 @@
+"""WSGI middleware that answers WebSocket upgrades and hands the socket to the app.
+
+Usage::
+
+    from wsocket import WebSocketMiddleware
+
+    def app(environ, start_response):
+        ws = environ.get("wsgi.websocket")
+        if ws is None:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"Hello, HTTP"]
+        for message in ws:
+            ws.send(message)
+        return []
+
+    app = WebSocketMiddleware(app)
+
+For an upgrade request the middleware, before answering anything:
+
+1. finds the adapter of the server it runs under (:mod:`wsocket.servers`),
+   and refuses clearly when that server cannot hand over its connection;
+2. validates the handshake (400, 403 or 426 with a reason on failure);
+3. takes over the connection, writes ``101 Switching Protocols`` on it, and
+   calls the wrapped app with an open :class:`~wsocket.connection.WebSocket`
+   in ``environ["wsgi.websocket"]``;
+4. when the app returns or raises, closes the WebSocket (1000, or 1011 with
+   the traceback logged) and completes the WSGI call so that the server
+   writes nothing more and logs no error.
+
+Any other request goes to the wrapped app untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Optional,
+    Sequence,
+    Set,
+)
+
+from .client import Compression, deflate_options
+from .connection import WebSocket
+from .exceptions import ConnectionClosed, HandshakeError
+from .handshake import is_upgrade_request, reject_response, server_handshake
+from .protocol import SERVER, Protocol
+
+if TYPE_CHECKING:
+    from .servers import Adapter
+
+__all__ = ["WebSocketMiddleware", "open_websockets"]
+
+logger = logging.getLogger("wsocket.server")
+
+WSGIApp = Callable[[Any, Any], Iterable[bytes]]
+
+_open: "weakref.WeakSet[WebSocket]" = weakref.WeakSet()
+_open_lock = threading.Lock()
+
+
+def open_websockets() -> Set[WebSocket]:
+    """Return the WebSockets currently open through any middleware in this process.
+
+    Servers use it to close them with 1001 when they shut down.
+    """
+    with _open_lock:
+        return set(_open)
+
+
+def _no_body_start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+    """``start_response`` given to the app during a WebSocket session.
+
+    The 101 is already on the wire, so whatever the app "answers" is dropped.
+    """
+
+    def write(data: bytes) -> None:
+        return None
+
+    return write
+
+
+class WebSocketMiddleware:
+    """Give a WSGI app WebSockets in ``environ["wsgi.websocket"]``.
+
+    Args:
+        app: the WSGI application to wrap.
+        subprotocols: subprotocols the app speaks, most preferred first.
+        origins: allowed ``Origin`` values (403 for others); include ``None``
+            to also allow clients that send no ``Origin``. ``None`` (the
+            default) allows every origin.
+        check_origin: called with the ``Origin`` (or ``None``); ``False``
+            refuses the request with 403.
+        compression: ``"deflate"`` (default) accepts permessage-deflate when
+            the client offers it, ``None`` never compresses, or pass a
+            :class:`~wsocket.deflate.DeflateOptions`.
+        max_message_size: largest message accepted from a client, in bytes
+            (1009 beyond it); ``None`` lifts the limit.
+        ping_interval: seconds between keepalive pings; ``None`` for none.
+        ping_timeout: seconds to wait for the client after a ping before
+            closing with 1011.
+        close_timeout: seconds to wait for the closing handshake.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        subprotocols: Sequence[str] = (),
+        origins: Optional[Sequence[Optional[str]]] = None,
+        check_origin: Optional[Callable[[Optional[str]], bool]] = None,
+        compression: Compression = "deflate",
+        max_message_size: Optional[int] = 2**20,
+        ping_interval: Optional[float] = None,
+        ping_timeout: Optional[float] = None,
+        close_timeout: float = 10.0,
+    ) -> None:
+        if not callable(app):
+            raise TypeError("WebSocketMiddleware(app): app must be a WSGI callable")
+        if max_message_size is not None and max_message_size <= 0:
+            raise ValueError("max_message_size must be a positive number of bytes or None")
+        self.app = app
+        self.subprotocols = tuple(subprotocols)
+        self.origins = None if origins is None else tuple(origins)
+        self.check_origin = check_origin
+        self.compression = deflate_options(compression)
+        self.max_message_size = max_message_size
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        if not is_upgrade_request(environ) or "wsgi.websocket" in environ:
+            return self.app(environ, start_response)
+        from .servers import find_adapter
+
+        adapter = find_adapter(environ)
+        if adapter.refusal is not None:
+            return adapter.refuse(environ, start_response)
+        try:
+            handshake = server_handshake(
+                environ,
+                subprotocols=self.subprotocols,
+                compression=self.compression,
+                origins=self.origins,
+                check_origin=self.check_origin,
+            )
+        except HandshakeError as exc:
+            status, headers, body = reject_response(exc)
+            start_response(status, headers)
+            return [body]
+        return self._serve(adapter, handshake, environ, start_response)
+
+    def _serve(self, adapter: Adapter, handshake: Any, environ: Any,
+               start_response: Any) -> Iterable[bytes]:
+        sock, extra = adapter.take_over(environ, start_response, handshake.headers)
+        protocol = Protocol(
+            SERVER, max_message_size=self.max_message_size, deflate=handshake.deflate
+        )
+        ws = WebSocket(
+            sock,
+            protocol,
+            environ=environ,
+            subprotocol=handshake.subprotocol,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=self.close_timeout,
+            close_socket=adapter.close_socket,
+            extra=extra,
+        )
+        environ["wsgi.websocket"] = ws
+        environ["wsgi.websocket_version"] = "13"
+        with _open_lock:
+            _open.add(ws)
+        try:
+            self._run_app(ws, environ)
+        finally:
+            with _open_lock:
+                _open.discard(ws)
+        return adapter.finish(environ, start_response)
+
+    def _run_app(self, ws: WebSocket, environ: Any) -> None:
+        try:
+            result = self.app(environ, _no_body_start_response)
+            try:
+                # Drain what the app returned; a generator may still be
+                # running the session.
+                for _ in result or ():
+                    pass
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except ConnectionClosed:
+            pass  # the client went away: a normal end for a handler
+        except Exception:
+            logger.exception(
+                "error in WebSocket handler for %s", environ.get("PATH_INFO", "?")
+            )
+            if not ws.closed:
+                ws.close(1011)
+            else:
+                ws.abort()
+            return
+        ws.close(1000)

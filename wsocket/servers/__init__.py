@@ -1,0 +1,155 @@
+"""Server adapters: how each WSGI server hands its connection to a WebSocket.
+
+PEP 3333 has no way for an application to take over the connection, so every
+server needs its own small trick. An :class:`Adapter` knows one server: how
+to recognise its environ, how to take the raw socket, and how to finish the
+WSGI call afterwards so that the server writes nothing more and logs no
+error. :class:`~wsocket.middleware.WebSocketMiddleware` asks
+:func:`find_adapter` for the right one *before* it answers the handshake.
+
+Add an adapter for a server wsocket does not know with
+:func:`register_adapter`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterable, List, Optional, Tuple
+
+__all__ = [
+    "Adapter",
+    "register_adapter",
+    "find_adapter",
+    "response_101",
+]
+
+logger = logging.getLogger("wsocket.server")
+
+
+def response_101(headers: List[Tuple[str, str]]) -> bytes:
+    """Serialise a ``101 Switching Protocols`` response with ``headers``."""
+    lines = ["HTTP/1.1 101 Switching Protocols\r\n"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in headers)
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+class Adapter:
+    """How one WSGI server lets the middleware take over a connection.
+
+    Subclass it for a server wsocket does not know, and register an
+    instance with :func:`register_adapter`.
+
+    Attributes:
+        name: the server's name, used in log lines and error messages.
+        close_socket: whether the WebSocket closes the socket when done
+            (``False`` when the server closes it itself).
+        refusal: ``None`` when upgrades work; otherwise the reason they
+            cannot, sent with a 501 response.
+    """
+
+    name = "unknown"
+    close_socket = True
+    refusal: Optional[str] = None
+
+    def matches(self, environ: Any) -> bool:
+        """Tell whether ``environ`` comes from this adapter's server."""
+        raise NotImplementedError
+
+    def take_over(
+        self, environ: Any, start_response: Callable[..., Any],
+        headers: List[Tuple[str, str]],
+    ) -> Tuple[Any, bytes]:
+        """Take the connection and send the 101 response with ``headers``.
+
+        Returns:
+            ``(sock, extra)``: the socket, and bytes already read from it past
+            the request (the first WebSocket frames, if any).
+        """
+        raise NotImplementedError
+
+    def finish(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Return what the WSGI call returns once the WebSocket session ended."""
+        return []
+
+    _refusal_logged = False
+
+    def refuse(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Answer an upgrade this server cannot perform: 501 with the reason."""
+        reason = self.refusal or "WebSocket upgrades are not supported by this server"
+        if not type(self)._refusal_logged:
+            type(self)._refusal_logged = True
+            logger.error("%s", reason)
+        body = (reason + "\n").encode("utf-8")
+        start_response(
+            "501 Not Implemented",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+
+class _Unknown(Adapter):
+    name = "unknown"
+    refusal = (
+        "WebSocket upgrade refused: this WSGI server does not hand over its "
+        "connection and wsocket has no adapter for it. Serve the app with "
+        "wsocket's run(), gevent, gunicorn (-k gevent or gthread) or the "
+        "werkzeug dev server, or register an adapter with "
+        "wsocket.servers.register_adapter()."
+    )
+
+    def matches(self, environ: Any) -> bool:
+        return True
+
+
+_adapters: List[Adapter] = []
+_builtin: List[Adapter] = []
+_unknown = _Unknown()
+
+
+def register_adapter(adapter: Adapter, *, first: bool = True) -> None:
+    """Add an adapter; by default it is tried before the built-in ones."""
+    if not isinstance(adapter, Adapter):
+        raise TypeError("register_adapter() takes an Adapter instance")
+    if first:
+        _adapters.insert(0, adapter)
+    else:
+        _adapters.append(adapter)
+
+
+def find_adapter(environ: Any) -> Adapter:
+    """Return the adapter for the server that produced ``environ``.
+
+    Never fails: for an unknown server it returns an adapter whose
+    :attr:`~Adapter.refusal` explains what to do.
+    """
+    for adapter in _adapters:
+        if adapter.matches(environ):
+            return adapter
+    if not _builtin:
+        _load_builtin()
+    for adapter in _builtin:
+        if adapter.matches(environ):
+            return adapter
+    return _unknown
+
+
+#: Built-in adapter modules, in the order they are tried: the more specific
+#: first (gunicorn's gevent workers also look like gevent's own server).
+BUILTIN = ("wsocket", "gunicorn", "gevent", "eventlet", "werkzeug", "uwsgi", "waitress")
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    for name in BUILTIN:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # no adapter module of that name in this version
+            raise
+        _builtin.append(module.ADAPTER)

@@ -408,10 +408,7 @@ class WebSocket:
             ValueError: if the code may not be sent or the reason is too long.
         """
         protocol = self.protocol
-        with self._proto_lock:
-            if protocol.state is _OPEN:
-                protocol.send_close(code, reason)
-        self._flush(blocking=True)
+        self.start_close(code, reason)
         deadline = _monotonic() + self.close_timeout
         # Read until the peer's Close (and EOF, for a client) or the deadline.
         if self._read_lock.acquire(True, self.close_timeout):
@@ -428,6 +425,20 @@ class WebSocket:
         else:
             self._closed_event.wait(max(0.0, deadline - _monotonic()))
         self._finish()
+
+    def start_close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a Close frame and return without waiting for the peer's reply.
+
+        Whoever is reading completes the closing handshake. Servers use it to
+        close many connections at once when they shut down.
+
+        Raises:
+            ValueError: if the code may not be sent or the reason is too long.
+        """
+        with self._proto_lock:
+            if self.protocol.state is _OPEN:
+                self.protocol.send_close(code, reason)
+        self._flush(blocking=True)
 
     def abort(self) -> None:
         """Drop the TCP connection at once, without a closing handshake."""

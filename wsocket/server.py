@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from http import HTTPStatus
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 __all__ = ["WSGIServer", "make_server", "run"]
 
@@ -168,6 +168,7 @@ class _Connection:
         self.addr = addr
         self.buf = bytearray()
         self.taken = False
+        self.idle = True
 
     def read_more(self) -> None:
         data = self.sock.recv(65536)
@@ -192,12 +193,14 @@ class _Connection:
         try:
             while not server.stopping:
                 sock.settimeout(server.keepalive_timeout if self.buf == b"" else server.timeout)
+                self.idle = True
                 try:
                     head = self._read_head()
                 except (EOFError, socket.timeout, ConnectionError):
                     return
                 if head is None:
                     return
+                self.idle = False
                 sock.settimeout(server.timeout)
                 if not self._handle(head) or self.taken:
                     return
@@ -511,6 +514,7 @@ class WSGIServer:
         self._stopping = threading.Event()
         self._active = 0
         self._count_lock = threading.Lock()
+        self._connections: Set[_Connection] = set()
         if concurrency == "gevent":
             from gevent import socket as gsocket
 
@@ -576,11 +580,14 @@ class WSGIServer:
         return spawn_thread
 
     def _serve(self, sock: Any, addr: Any) -> None:
+        conn = _Connection(self, sock, addr)
+        self._connections.add(conn)
         try:
-            _Connection(self, sock, addr).serve()
+            conn.serve()
         except Exception:  # pragma: no cover - the connection logs its own
             logger.exception("unexpected error serving %s", addr)
         finally:
+            self._connections.discard(conn)
             with self._count_lock:
                 self._active -= 1
 
@@ -618,10 +625,16 @@ class WSGIServer:
         except OSError:  # pragma: no cover
             pass
         deadline = time.monotonic() + grace
+        for conn in list(self._connections):
+            if conn.idle and not conn.taken:
+                # Waiting for another keep-alive request: end it now.
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         for ws in open_websockets():
             try:
-                ws.close_timeout = max(0.0, min(ws.close_timeout, deadline - time.monotonic()))
-                ws.close(1001, "server shutting down")
+                ws.start_close(1001, "server shutting down")
             except Exception:  # pragma: no cover - best effort at shutdown
                 logger.debug("error closing a WebSocket at shutdown", exc_info=True)
         while self._active and time.monotonic() < deadline:
@@ -720,8 +733,11 @@ def run(
     if srv.concurrency == "gevent":
         import gevent
 
+        stopping: List[Any] = []
+
         def on_signal() -> None:
-            gevent.spawn(srv.stop, grace)
+            if not stopping:
+                stopping.append(gevent.spawn(srv.stop, grace))
 
         handlers = [gevent.signal_handler(sig, on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT)]
@@ -730,6 +746,8 @@ def run(
         finally:
             for handler in handlers:
                 handler.cancel()
+            if stopping:
+                stopping[0].join(grace + 1)
         return
 
     def on_term(signum: int, frame: Any) -> None:

@@ -12,8 +12,8 @@ package is private unless its module's ``__all__`` names it.
 
 from __future__ import annotations
 
-from .client import connect
-from .connection import WebSocket
+from typing import TYPE_CHECKING, Any
+
 from .deflate import DeflateOptions, PerMessageDeflate
 from .exceptions import (
     ConnectionClosed,
@@ -27,7 +27,6 @@ from .exceptions import (
     WebSocketError,
 )
 from .frames import CloseCode, Frame, Opcode
-from .middleware import WebSocketMiddleware
 from .protocol import (
     CLIENT,
     SERVER,
@@ -40,7 +39,38 @@ from .protocol import (
     State,
     TextMessage,
 )
-from .server import WSGIServer, make_server, run
+
+if TYPE_CHECKING:
+    from .client import connect
+    from .connection import WebSocket
+    from .middleware import WebSocketMiddleware
+    from .server import WSGIServer, make_server, run
+
+# The I/O layers load on first use, so that importing the sans-I/O core
+# (wsocket.frames, wsocket.protocol...) never imports socket, ssl or select.
+_LAZY = {
+    "connect": "client",
+    "WebSocket": "connection",
+    "WebSocketMiddleware": "middleware",
+    "WSGIServer": "server",
+    "make_server": "server",
+    "run": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wsocket' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0.dev0"
 

@@ -333,6 +333,8 @@ class PerMessageDeflate:
         # True between the end of a DEFLATE stream (a block with BFINAL set)
         # and the next compressed byte of the peer; see decompress().
         self._after_final_block = False
+        # Whether compressed data of the current message was fed already.
+        self._message_started = False
 
     def __repr__(self) -> str:
         side = "server" if self.is_server else "client"
@@ -438,6 +440,11 @@ class PerMessageDeflate:
                 1007).
         """
         limit = None if max_size is None else max(max_size, 0)
+        if len(data) == 0 and not self._message_started:
+            # No compressed data yet: an empty message (or fragment) is empty.
+            # Feeding the 00 00 ff ff tail alone would leave zlib inside a block.
+            return b""
+        self._message_started = not fin
         decompressor = self._decompressor
         if decompressor is None:
             decompressor = self._decompressor = zlib.decompressobj(
@@ -467,6 +474,13 @@ class PerMessageDeflate:
                 if limit is not None and size > limit:
                     raise PayloadTooBig(
                         f"decompressed message exceeds the limit of {limit} more bytes"
+                    )
+                if appended and piece:
+                    # The 00 00 ff ff tail closes an empty stored block and
+                    # inflates to nothing unless the message stopped inside
+                    # a block.
+                    raise ProtocolError(
+                        "compressed message does not end on a block boundary", 1007
                     )
                 output.append(piece)
                 if decompressor.eof:

@@ -642,8 +642,11 @@ class Protocol:
                 )
         elif not self._send_opcode:
             raise InvalidState("send_continuation() without a fragmented message")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
         deflate = self.deflate
         rsv1 = False
+        compressed = False
         if deflate is not None:
             if opcode:
                 compressed = not fin or len(data) >= deflate.min_size
@@ -652,13 +655,13 @@ class Protocol:
                 compressed = self._send_compressed
             if compressed:
                 data = deflate.compress(data, fin)
-            if not fin:
-                self._send_compressed = compressed
+        self._send_frame(opcode, data, fin, rsv1)
+        # Only a frame that was queued changes the fragmentation state.
         if fin:
             self._send_opcode = 0
         elif opcode:
             self._send_opcode = opcode
-        self._send_frame(opcode, data, fin, rsv1)
+            self._send_compressed = compressed
 
     def send_text(self, data: Union[str, BytesLike], fin: bool = True) -> None:
         """Queue a text message (or its first fragment when ``fin`` is false).
@@ -746,10 +749,11 @@ class Protocol:
         """
         if self.state is _CLOSED:
             return
+        payload = serialize_close(code, reason)  # validates before changing state
         self.fail_code = code
         self.fail_reason = reason
         if self.close_sent is None:
-            self._queue_close(code, reason)
+            self._queue_close(code, reason, payload)
         self.state = _CLOSED
         self._reset_message()
         self._send_eof()

@@ -202,9 +202,12 @@ class WebSocketMiddleware:
             logger.exception(
                 "error in WebSocket handler for %s", environ.get("PATH_INFO", "?")
             )
-            if not ws.closed:
-                ws.close(1011)
-            else:
-                ws.abort()
+            ws.close(1011)
             return
+        except BaseException:
+            # The worker is being stopped under the handler (SystemExit from
+            # gunicorn's timeout, GreenletExit, KeyboardInterrupt): tell the
+            # client to come back, without waiting for its answer.
+            ws.fail(1001, "server going away")
+            raise
         ws.close(1000)

@@ -96,6 +96,7 @@ class ServerProcess:
         self.logfile = tempfile.NamedTemporaryFile(prefix="wsocket-server-", suffix=".log",
                                                    delete=False)
         self.proc: Optional[subprocess.Popen] = None
+        self.keepalive = True
 
     @property
     def pid(self) -> int:
@@ -183,12 +184,15 @@ class ServerConfig:
         cwd: working directory (the repository root by default).
         requires: module names that must be importable, else the config is
             skipped with a reason.
+        keepalive: ``False`` for servers that close the connection after
+            every HTTP response (gunicorn's sync worker).
     """
 
     def __init__(self, name: str, argv, *, websocket: bool = True,
                  env: Optional[Dict[str, str]] = None, cwd: str = ROOT,
-                 requires: Sequence[str] = ()) -> None:
+                 requires: Sequence[str] = (), keepalive: bool = True) -> None:
         self.name = name
+        self.keepalive = keepalive
         self.argv = argv
         self.websocket = websocket
         self.env = env
@@ -202,7 +206,9 @@ class ServerConfig:
 
     def process(self) -> ServerProcess:
         port = free_port()
-        return ServerProcess(self.argv(port), port, cwd=self.cwd, env=self.env)
+        proc = ServerProcess(self.argv(port), port, cwd=self.cwd, env=self.env)
+        proc.keepalive = self.keepalive
+        return proc
 
     def __repr__(self) -> str:
         return self.name

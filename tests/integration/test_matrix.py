@@ -15,6 +15,8 @@ import pytest
 
 import wsocket
 from wsocket.exceptions import HandshakeError
+from wsocket.frames import Frame, Opcode, serialize_close
+from wsocket.handshake import ClientHandshake
 
 from .harness import ServerConfig, wait_for
 
@@ -66,6 +68,8 @@ def test_http_before(server):
 
 
 def test_http_keepalive_one_connection(server):
+    if not server.keepalive:
+        pytest.skip("this server closes the connection after every response")
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         conn.request("GET", "/hello")
@@ -167,6 +171,42 @@ def test_no_errors_logged_and_no_sockets_left(server):
     )
     new = server.log()[len(before):]
     assert "Traceback" not in new and "ERROR" not in new and "Error" not in new, new
+
+
+def test_nothing_written_after_the_session(server):
+    """After the Close echo the server sends nothing more (no status line, no
+    chunk) and releases the connection; a frame sent right behind the
+    handshake, before the 101 arrived, is not lost."""
+    baseline = server.sockets()
+    before = server.log()
+    handshake = ClientHandshake(url(server, "/echo"), compression=None)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(handshake.request_bytes()
+                     + Frame(Opcode.TEXT, b"early").serialize(mask=True))
+        result = None
+        while result is None:
+            data = sock.recv(4096)
+            assert data, "connection closed during the handshake"
+            result = handshake.receive_data(data)
+        received = bytearray(result.extra)
+        sock.sendall(Frame(Opcode.CLOSE, serialize_close(1000)).serialize(mask=True))
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                break
+            received += data
+    finally:
+        sock.close()
+    assert bytes(received) == (
+        Frame(Opcode.TEXT, b"early").serialize(mask=False)
+        + Frame(Opcode.CLOSE, serialize_close(1000)).serialize(mask=False)
+    )
+    assert wait_for(lambda: server.sockets() <= baseline, 10), (
+        f"{server.sockets()} sockets open, {baseline} before"
+    )
+    new = server.log()[len(before):]
+    assert "Traceback" not in new and "ERROR" not in new, new
 
 
 def test_http_after(server):

@@ -189,7 +189,11 @@ class WebSocket:
             except IndexError:  # another reader took it
                 pass
         deadline = None if timeout is None else _monotonic() + timeout
-        if not self._read_lock.acquire(True, -1 if timeout is None else timeout):
+        # Plain acquire() when waiting forever: gevent's Semaphore reads a
+        # timeout of -1 as "do not wait".
+        if timeout is None:
+            self._read_lock.acquire()
+        elif not self._read_lock.acquire(True, timeout):
             raise TimeoutError("timed out waiting for a message")
         try:
             while True:
@@ -341,6 +345,8 @@ class WebSocket:
                 method(data)
                 out = self.protocol.data_to_send()
             self._write(out)
+        if self.protocol._out:
+            self._flush(blocking=False)
 
     def _write(self, out: List[bytes]) -> None:
         """Write queued bytes; the caller holds the write lock."""
@@ -499,6 +505,8 @@ class WebSocket:
             self._flush(blocking=True)
             deadline = sent_at + timeout
             while self._last_rx < sent_at:
+                if self._socket_closed:
+                    return
                 remaining = deadline - _monotonic()
                 if remaining <= 0:
                     self.logger.info("keepalive: no answer to a ping in %.3gs", timeout)
@@ -513,6 +521,10 @@ class WebSocket:
                             self._read_once()
                     finally:
                         self._read_lock.release()
+                elif self._prim.wait_readable(self.sock, 0):
+                    # The application holds the reader or has a full queue:
+                    # data waiting on the socket is a sign of life too.
+                    break
                 elif self._closed_event.wait(min(remaining, 0.05)):
                     return
 

@@ -14,12 +14,17 @@ import socket
 import threading
 from typing import Any, Callable, Optional
 
-__all__ = ["Primitives", "primitives_for", "is_gevent_socket"]
+__all__ = ["Primitives", "primitives_for", "is_gevent_socket", "is_eventlet_socket"]
 
 
 def is_gevent_socket(sock: Any) -> bool:
     """Tell whether ``sock`` is a gevent cooperative socket."""
     return type(sock).__module__.startswith("gevent")
+
+
+def is_eventlet_socket(sock: Any) -> bool:
+    """Tell whether ``sock`` is an eventlet green socket."""
+    return type(sock).__module__.startswith("eventlet")
 
 
 class Primitives:
@@ -78,15 +83,52 @@ class _GeventPrimitives(Primitives):
         return True
 
 
+class _EventletPrimitives(Primitives):
+    # A real lock or select.poll would stop every green thread of the
+    # process, and eventlet.monkey_patch() removes select.poll altogether.
+    name = "eventlet"
+
+    def __init__(self) -> None:
+        import eventlet
+        import eventlet.green.threading
+        import eventlet.hubs
+        import eventlet.semaphore
+
+        self._spawn_n = eventlet.spawn_n
+        self._trampoline = eventlet.hubs.trampoline
+        semaphore = eventlet.semaphore.Semaphore
+        self.Lock = lambda: semaphore(1)
+        self.Event = eventlet.green.threading.Event
+
+    def spawn(self, func: Callable[[], None], name: str = "wsocket") -> None:
+        self._spawn_n(func)
+
+    def wait_readable(self, sock: Any, timeout: Optional[float]) -> bool:
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending():
+            return True
+        try:
+            self._trampoline(sock.fileno(), read=True, timeout=timeout,
+                             timeout_exc=socket.timeout)
+        except socket.timeout:
+            return False
+        return True
+
+
 _threading = Primitives()
 _gevent: Optional[Primitives] = None
+_eventlet: Optional[Primitives] = None
 
 
 def primitives_for(sock: Any) -> Primitives:
     """Return the concurrency primitives that suit ``sock``."""
-    global _gevent
+    global _gevent, _eventlet
     if is_gevent_socket(sock):
         if _gevent is None:
             _gevent = _GeventPrimitives()
         return _gevent
+    if is_eventlet_socket(sock):
+        if _eventlet is None:
+            _eventlet = _EventletPrimitives()
+        return _eventlet
     return _threading

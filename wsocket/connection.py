@@ -515,7 +515,7 @@ class WebSocket:
                 # Read in the application's place if it is not reading.
                 if len(self._messages) < 64 and self._read_lock.acquire(False):
                     try:
-                        if self._socket_closed:
+                        if self._closed_event.is_set():
                             return
                         if self._prim.wait_readable(self.sock, min(remaining, 0.05)):
                             self._read_once()

@@ -140,8 +140,9 @@ class WebSocketMiddleware:
         from .servers import find_adapter
 
         adapter = find_adapter(environ)
-        if adapter.refusal is not None:
+        if adapter.refusal_for(environ) is not None:
             return adapter.refuse(environ, start_response)
+        adapter.prepare(environ)
         try:
             handshake = server_handshake(
                 environ,

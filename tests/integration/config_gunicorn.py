@@ -5,7 +5,6 @@ joins the matrix only where the harness lets a config opt out of the
 keep-alive check (``ServerConfig(keepalive=False)``).
 """
 
-import inspect
 
 from .harness import PYTHON, ServerConfig
 
@@ -37,8 +36,6 @@ CONFIGS = [
                  requires=["gunicorn", "gevent"]),
     ServerConfig("gunicorn-gthread", gunicorn_argv("-k", "gthread", "--threads", "4"),
                  requires=["gunicorn"]),
+    ServerConfig("gunicorn-sync", gunicorn_argv("-k", "sync"),
+                 keepalive=False, requires=["gunicorn"]),
 ]
-
-if "keepalive" in inspect.signature(ServerConfig).parameters:
-    CONFIGS.append(ServerConfig("gunicorn-sync", gunicorn_argv("-k", "sync"),
-                                keepalive=False, requires=["gunicorn"]))

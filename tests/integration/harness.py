@@ -97,6 +97,7 @@ class ServerProcess:
                                                    delete=False)
         self.proc: Optional[subprocess.Popen] = None
         self.keepalive = True
+        self.early_frames = True
 
     @property
     def pid(self) -> int:
@@ -186,13 +187,18 @@ class ServerConfig:
             skipped with a reason.
         keepalive: ``False`` for servers that close the connection after
             every HTTP response (gunicorn's sync worker).
+        early_frames: ``False`` for servers that cannot pass on frames a
+            client sent before the 101 arrived (uWSGI keeps them in a buffer
+            Python cannot reach; RFC 6455 4.1 says clients must wait).
     """
 
     def __init__(self, name: str, argv, *, websocket: bool = True,
                  env: Optional[Dict[str, str]] = None, cwd: str = ROOT,
-                 requires: Sequence[str] = (), keepalive: bool = True) -> None:
+                 requires: Sequence[str] = (), keepalive: bool = True,
+                 early_frames: bool = True) -> None:
         self.name = name
         self.keepalive = keepalive
+        self.early_frames = early_frames
         self.argv = argv
         self.websocket = websocket
         self.env = env
@@ -208,6 +214,7 @@ class ServerConfig:
         port = free_port()
         proc = ServerProcess(self.argv(port), port, cwd=self.cwd, env=self.env)
         proc.keepalive = self.keepalive
+        proc.early_frames = self.early_frames
         return proc
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "register_adapter",
     "find_adapter",
     "response_101",
+    "buffered_bytes",
 ]
 
 logger = logging.getLogger("wsocket.server")
@@ -32,6 +33,27 @@ def response_101(headers: List[Tuple[str, str]]) -> bytes:
     lines.extend(f"{name}: {value}\r\n" for name, value in headers)
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
+
+
+def buffered_bytes(rfile: Any, sock: Any) -> bytes:
+    """Return what ``rfile`` already read from ``sock`` past the request.
+
+    A buffered reader may hold the first WebSocket frames of a fast client.
+    The buffered bytes are returned without touching the socket; when there
+    are none, one non-blocking read takes what the kernel has, so nothing is
+    ever waited for and nothing is lost.
+    """
+    read1: Optional[Callable[[int], Optional[bytes]]] = getattr(rfile, "read1", None)
+    if read1 is None:
+        return b""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        return read1(1 << 20) or b""
+    except (OSError, ValueError):
+        return b""  # nothing to read now, or TLS wants more records
+    finally:
+        sock.settimeout(timeout)
 
 
 class Adapter:
@@ -56,6 +78,21 @@ class Adapter:
         """Tell whether ``environ`` comes from this adapter's server."""
         raise NotImplementedError
 
+    def prepare(self, environ: Any) -> None:
+        """Correct ``environ`` before the handshake is validated (a no-op here).
+
+        For servers whose environ misstates the request, e.g. a wrong
+        ``SERVER_PROTOCOL``.
+        """
+
+    def refusal_for(self, environ: Any) -> Optional[str]:
+        """Return why this request cannot be upgraded here, or ``None``.
+
+        Defaults to :attr:`refusal`; override it when only some of the
+        server's configurations can hand over their connection.
+        """
+        return self.refusal
+
     def take_over(
         self, environ: Any, start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
@@ -76,7 +113,10 @@ class Adapter:
 
     def refuse(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Answer an upgrade this server cannot perform: 501 with the reason."""
-        reason = self.refusal or "WebSocket upgrades are not supported by this server"
+        reason = (
+            self.refusal_for(environ)
+            or "WebSocket upgrades are not supported by this server"
+        )
         if not type(self)._refusal_logged:
             type(self)._refusal_logged = True
             logger.error("%s", reason)

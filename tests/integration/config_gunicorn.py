@@ -36,6 +36,7 @@ CONFIGS = [
                  requires=["gunicorn", "gevent"]),
     ServerConfig("gunicorn-gthread", gunicorn_argv("-k", "gthread", "--threads", "4"),
                  requires=["gunicorn"]),
+    # One sync worker serves one connection at a time.
     ServerConfig("gunicorn-sync", gunicorn_argv("-k", "sync"),
-                 keepalive=False, requires=["gunicorn"]),
+                 keepalive=False, concurrent=False, requires=["gunicorn"]),
 ]

@@ -21,6 +21,7 @@ CONFIGS = [
         lambda port: [PYTHON, SERVE, str(port), "single"],
         requires=["werkzeug"],
         keepalive=False,  # since werkzeug 2.1, every response closes
+        concurrent=False,
     ),
     ServerConfig(
         "flask-run-debug",

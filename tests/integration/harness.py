@@ -98,6 +98,7 @@ class ServerProcess:
         self.proc: Optional[subprocess.Popen] = None
         self.keepalive = True
         self.early_frames = True
+        self.concurrent = True
 
     @property
     def pid(self) -> int:
@@ -190,13 +191,16 @@ class ServerConfig:
         early_frames: ``False`` for servers that cannot pass on frames a
             client sent before the 101 arrived (uWSGI keeps them in a buffer
             Python cannot reach; RFC 6455 4.1 says clients must wait).
+        concurrent: ``False`` for servers that serve one connection at a
+            time (werkzeug with ``threaded=False``).
     """
 
     def __init__(self, name: str, argv, *, websocket: bool = True,
                  env: Optional[Dict[str, str]] = None, cwd: str = ROOT,
                  requires: Sequence[str] = (), keepalive: bool = True,
-                 early_frames: bool = True) -> None:
+                 early_frames: bool = True, concurrent: bool = True) -> None:
         self.name = name
+        self.concurrent = concurrent
         self.keepalive = keepalive
         self.early_frames = early_frames
         self.argv = argv
@@ -215,6 +219,7 @@ class ServerConfig:
         proc = ServerProcess(self.argv(port), port, cwd=self.cwd, env=self.env)
         proc.keepalive = self.keepalive
         proc.early_frames = self.early_frames
+        proc.concurrent = self.concurrent
         return proc
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ import http.client
 import importlib
 import os
 import socket
+import time
 
 import pytest
 
@@ -209,6 +210,35 @@ def test_nothing_written_after_the_session(server):
     )
     new = server.log()[len(before):]
     assert "Traceback" not in new and "ERROR" not in new, new
+
+
+def test_http_served_while_a_close_waits_on_a_silent_client(server):
+    """A server waiting for a client's Close reply blocks nothing else."""
+    if not server.concurrent:
+        pytest.skip("this server serves one connection at a time")
+    handshake = ClientHandshake(url(server, "/close"), compression=None)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(handshake.request_bytes())
+        result = None
+        while result is None:
+            data = sock.recv(4096)
+            assert data, "connection closed during the handshake"
+            result = handshake.receive_data(data)
+        sock.sendall(Frame(Opcode.TEXT, b"go").serialize(mask=True))
+        received = bytearray(result.extra)
+        expected = Frame(Opcode.CLOSE, serialize_close(4001, "bye")).serialize(mask=False)
+        while len(received) < len(expected):
+            data = sock.recv(4096)
+            assert data, "connection closed before the Close frame"
+            received += data
+        assert bytes(received) == expected
+        # The server now waits for our Close reply, which never comes.
+        started = time.monotonic()
+        assert http_get(server) == (200, b"Hello, World!")
+        assert time.monotonic() - started < 2
+    finally:
+        sock.close()
 
 
 def test_http_after(server):

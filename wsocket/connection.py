@@ -61,6 +61,8 @@ _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 _monotonic = time.monotonic
 _RECV_ERRORS = (OSError,)
+#: After a failure, input is drained until the peer is quiet this long.
+_QUIET = 0.25
 
 
 class WebSocket:
@@ -130,6 +132,7 @@ class WebSocket:
         self._closed_event = prim.Event()
         self._messages: Deque[Data] = deque()
         self._socket_closed = False
+        self._eof_deadline: Optional[float] = None
         self._last_rx = _monotonic()
         if extra:
             self._feed(extra)
@@ -213,14 +216,28 @@ class WebSocket:
             self._read_lock.release()
 
     def _wait_eof(self) -> bool:
-        """After the closing handshake, wait for the peer to close TCP.
+        """Once the protocol is closed, wait for the peer to close TCP.
+
+        After a clean closing handshake the server closes at once (nothing
+        more can come) and the client waits for the server's EOF. After a
+        failure the peer may still be sending (the rest of a message that
+        was too big): closing with unread input would make the kernel send
+        a reset, and the peer could lose our Close frame, the one that says
+        why. So what arrives is read and dropped until EOF, a quiet spell,
+        or ``close_timeout``.
 
         Returns False when the connection is now finished.
         """
-        if self.protocol.eof_sent:
+        protocol = self.protocol
+        failed = protocol.failure is not None or protocol.fail_code is not None
+        if protocol.eof_sent and not failed:
             self._finish()
             return False
-        if not self._prim.wait_readable(self.sock, self.close_timeout):
+        if self._eof_deadline is None:
+            self._eof_deadline = _monotonic() + self.close_timeout
+        remaining = self._eof_deadline - _monotonic()
+        wait = min(remaining, _QUIET) if failed else remaining
+        if remaining <= 0 or not self._prim.wait_readable(self.sock, wait):
             self._finish()
             return False
         return True
@@ -420,11 +437,15 @@ class WebSocket:
         if self._read_lock.acquire(True, self.close_timeout):
             try:
                 while not self._socket_closed and not protocol.eof_rcvd:
-                    if protocol.state is _CLOSED and protocol.eof_sent:
-                        break
-                    remaining = deadline - _monotonic()
-                    if remaining <= 0 or not self._prim.wait_readable(self.sock, remaining):
-                        break
+                    if protocol.state is _CLOSED:
+                        if not self._wait_eof():
+                            break
+                    else:
+                        remaining = deadline - _monotonic()
+                        if remaining <= 0 or not self._prim.wait_readable(
+                            self.sock, remaining
+                        ):
+                            break
                     self._read_once()
             finally:
                 self._read_lock.release()

@@ -43,6 +43,7 @@ from typing import (
     Optional,
     Sequence,
     Set,
+    Tuple,
 )
 
 from .client import Compression, deflate_options
@@ -73,16 +74,41 @@ def open_websockets() -> Set[WebSocket]:
         return set(_open)
 
 
-def _no_body_start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+class _SessionResponse:
     """``start_response`` given to the app during a WebSocket session.
 
-    The 101 is already on the wire, so whatever the app "answers" is dropped.
+    The 101 is already on the wire, so whatever the app "answers" is
+    dropped, but its status is kept: frameworks turn an exception in a view
+    into a 500 page, and a route they do not know into a 404, and the
+    WebSocket should close with a code that says so.
     """
 
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status = ""
+
+    def __call__(self, status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+        self.status = str(status)
+        return self.write
+
+    @staticmethod
     def write(data: bytes) -> None:
         return None
 
-    return write
+    def close_code(self) -> Tuple[int, str]:
+        """The close code and reason that match the app's answer."""
+        try:
+            code = int(self.status[:3])
+        except ValueError:
+            return 1000, ""
+        if code >= 500:
+            return 1011, ""
+        if code >= 400:
+            # A policy violation, with the status as a hint: the app refused
+            # the request (unknown route, forbidden...) after the 101.
+            return 1008, self.status[:123]
+        return 1000, ""
 
 
 class WebSocketMiddleware:
@@ -186,8 +212,9 @@ class WebSocketMiddleware:
         return adapter.finish(environ, start_response)
 
     def _run_app(self, ws: WebSocket, environ: Any) -> None:
+        response = _SessionResponse()
         try:
-            result = self.app(environ, _no_body_start_response)
+            result = self.app(environ, response)
             try:
                 # Drain what the app returned; a generator may still be
                 # running the session.
@@ -211,4 +238,11 @@ class WebSocketMiddleware:
             # client to come back, without waiting for its answer.
             ws.fail(1001, "server going away")
             raise
-        ws.close(1000)
+        code, reason = response.close_code()
+        if code == 1011:
+            logger.error(
+                "WebSocket handler for %s answered %r: closing with 1011; the "
+                "framework's log has the error",
+                environ.get("PATH_INFO", "?"), response.status,
+            )
+        ws.close(code, reason)

@@ -96,6 +96,7 @@ class ServerProcess:
         self.logfile = tempfile.NamedTemporaryFile(prefix="wsocket-server-", suffix=".log",
                                                    delete=False)
         self.proc: Optional[subprocess.Popen] = None
+        self.name = ""
         self.keepalive = True
         self.early_frames = True
         self.concurrent = True
@@ -217,6 +218,7 @@ class ServerConfig:
     def process(self) -> ServerProcess:
         port = free_port()
         proc = ServerProcess(self.argv(port), port, cwd=self.cwd, env=self.env)
+        proc.name = self.name
         proc.keepalive = self.keepalive
         proc.early_frames = self.early_frames
         proc.concurrent = self.concurrent

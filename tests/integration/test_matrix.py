@@ -101,6 +101,20 @@ def test_echo_text_binary_large(server, compression):
     assert ws.close_code == 1000
 
 
+def test_message_too_big_gets_1009(server):
+    """The refusal reaches the client even though it is still sending."""
+    if server.name == "uwsgi-gevent-router":
+        pytest.skip("uWSGI's --http router resets a client that is still sending "
+                    "when the worker closes (1006); --http-socket passes")
+    ws = wsocket.connect(url(server, "/echo"), compression=None)
+    try:
+        ws.send(b"x" * (16 * 2**20 + 1))
+    except wsocket.ConnectionClosed:
+        pass  # the server may close before the whole message is written
+    assert ws.receive(timeout=20) is None
+    assert ws.close_code == 1009, (ws.close_code, ws.close_reason)
+
+
 def test_independent_client(server):
     from websockets.sync.client import connect
 

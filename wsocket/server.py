@@ -654,6 +654,12 @@ def _gevent_available() -> bool:
     return True
 
 
+def _monkey_patched() -> bool:
+    import gevent.monkey
+
+    return bool(gevent.monkey.is_module_patched("socket"))
+
+
 def make_server(
     app: Callable[..., Any],
     host: str = "127.0.0.1",
@@ -676,6 +682,7 @@ def make_server(
         ValueError: for an unknown ``server`` name.
         ImportError: for ``server="gevent"`` without gevent installed.
     """
+    explicit = server == "gevent"
     if server == "auto":
         server = "gevent" if _gevent_available() else "threading"
     if server not in ("gevent", "threading"):
@@ -689,7 +696,7 @@ def make_server(
             raise ImportError(
                 "server='gevent' needs gevent: pip install 'wsocket[gevent]'"
             ) from None
-        if not gevent.monkey.is_module_patched("socket"):
+        if explicit and not gevent.monkey.is_module_patched("socket"):
             logger.warning(
                 "gevent is not monkey-patched: a handler that blocks (time.sleep, "
                 "a database call) blocks every connection. Put "
@@ -728,7 +735,10 @@ def run(
 
     srv = make_server(app, host, port, server, **options)
     if not quiet:
-        print(f"wsocket serving on {srv.url} ({srv.concurrency}); Ctrl-C to stop",
+        mode = srv.concurrency
+        if mode == "gevent" and not _monkey_patched():
+            mode += ", not monkey-patched: a blocking handler blocks every connection"
+        print(f"wsocket serving on {srv.url} ({mode}); Ctrl-C to stop",
               file=sys.stderr, flush=True)
     if srv.concurrency == "gevent":
         import gevent

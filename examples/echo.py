@@ -17,7 +17,9 @@ PAGE = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>wsocket echo</title></head>
 <body>
 <h1>wsocket echo</h1>
-<form id="f"><input id="m" value="Hello, WebSocket" autocomplete="off"><button>Send</button></form>
+<form id="f">
+<input id="m" value="Hello, WebSocket" autocomplete="off"><button>Send</button>
+</form>
 <pre id="log"></pre>
 <script>
 const log = (line) => { document.getElementById("log").textContent += line + "\\n"; };
@@ -44,12 +46,19 @@ def echo_app(environ, start_response):
             ws.send(message)
         return []
     if path == "/":
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                  ("Content-Length", str(len(PAGE)))])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(PAGE))),
+            ],
+        )
         return [PAGE]
     body = b"Not Found\n"
-    start_response("404 Not Found", [("Content-Type", "text/plain"),
-                                     ("Content-Length", str(len(body)))])
+    start_response(
+        "404 Not Found",
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+    )
     return [body]
 
 
@@ -60,7 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="wsocket echo server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--server", default="auto", choices=["auto", "gevent", "threading"])
+    parser.add_argument(
+        "--server", default="auto", choices=["auto", "gevent", "threading"]
+    )
     args = parser.parse_args()
     run(app, args.host, args.port, args.server)
 

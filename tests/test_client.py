@@ -591,7 +591,7 @@ def test_response_head_arriving_byte_by_byte() -> None:
             + b"\r\n\r\n\x81\x02hi"
         )
         for i in range(len(response)):
-            sock.send(response[i:i + 1])
+            sock.send(response[i : i + 1])
         sock.recv(1024)
 
     with RawServer(answer) as server:
@@ -695,8 +695,10 @@ def test_wss_concurrent_senders_and_reader(kind: str, tls: Any) -> None:
         with wsocket.connect(server.url, ssl=client_context) as ws:
             received: list[Any] = []
             reader = Background(
-                lambda: [received.append(ws.receive(timeout=10000 * MS))
-                         for _ in range(threads * count)]
+                lambda: [
+                    received.append(ws.receive(timeout=10000 * MS))
+                    for _ in range(threads * count)
+                ]
             )
 
             def send_all(tid: int) -> None:

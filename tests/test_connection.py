@@ -823,14 +823,16 @@ def test_client_close_when_server_keeps_tcp_open(cleanup: list[Any]) -> None:
 def test_keepalive_task_ends_with_the_connection(make_pair: Any) -> None:
     before = {t for t in threading.enumerate() if t.name == "wsocket-keepalive"}
     server, client = make_pair(server={"ping_interval": 20 * MS})
-    mine = lambda: {  # noqa: E731
-        t for t in threading.enumerate() if t.name == "wsocket-keepalive"
-    } - before
+
+    def mine() -> set[threading.Thread]:
+        running = {t for t in threading.enumerate() if t.name == "wsocket-keepalive"}
+        return running - before
+
     assert len(mine()) == 1
     task = Background(client.receive)
     server.close()
     assert task.result() is None
-    wait_for(lambda: not mine(), 2000 * MS)
+    assert wait_for(lambda: not mine(), 2000 * MS)
 
 
 def test_bytes_read_past_the_handshake_are_not_lost(cleanup: list[Any]) -> None:

@@ -52,28 +52,62 @@ def script(path, *options):
 
 
 EXAMPLE_SERVERS = [
-    Example("echo-threading", script(ECHO, "--server", "threading"),
-            title="<h1>wsocket echo</h1>"),
-    Example("echo-gevent", script(ECHO, "--server", "gevent"),
-            title="<h1>wsocket echo</h1>", requires=["gevent"]),
-    Example("echo-gunicorn-gevent", gunicorn_argv("-k", "gevent", app="echo:app"),
-            cwd=EXAMPLES, title="<h1>wsocket echo</h1>",
-            requires=["gunicorn", "gevent"]),
-    Example("flask", script(FLASK_APP),
-            title="<h1>Flask chat echo</h1>", requires=["flask"]),
+    Example(
+        "echo-threading",
+        script(ECHO, "--server", "threading"),
+        title="<h1>wsocket echo</h1>",
+    ),
+    Example(
+        "echo-gevent",
+        script(ECHO, "--server", "gevent"),
+        title="<h1>wsocket echo</h1>",
+        requires=["gevent"],
+    ),
+    Example(
+        "echo-gunicorn-gevent",
+        gunicorn_argv("-k", "gevent", app="echo:app"),
+        cwd=EXAMPLES,
+        title="<h1>wsocket echo</h1>",
+        requires=["gunicorn", "gevent"],
+    ),
+    Example(
+        "flask", script(FLASK_APP), title="<h1>Flask chat echo</h1>", requires=["flask"]
+    ),
     # The command line of the Flask example's docstring, werkzeug's server.
-    Example("flask-run",
-            lambda port: [PYTHON, "-m", "flask", "--app", "examples/flask_app/app",
-                          "run", "--port", str(port)],
-            title="<h1>Flask chat echo</h1>", requires=["flask"]),
-    Example("django", script(DJANGO_SERVE),
-            title="<h1>Django chat echo</h1>", requires=["django"]),
-    Example("django-gunicorn-gevent",
-            gunicorn_argv("-k", "gevent", app="project.wsgi:application"),
-            cwd=DJANGO_DIR, title="<h1>Django chat echo</h1>",
-            requires=["django", "gunicorn", "gevent"]),
-    Example("bottle", script(BOTTLE_APP),
-            title="<h1>Bottle chat echo</h1>", requires=["bottle"]),
+    Example(
+        "flask-run",
+        lambda port: [
+            PYTHON,
+            "-m",
+            "flask",
+            "--app",
+            "examples/flask_app/app",
+            "run",
+            "--port",
+            str(port),
+        ],
+        title="<h1>Flask chat echo</h1>",
+        requires=["flask"],
+    ),
+    Example(
+        "django",
+        script(DJANGO_SERVE),
+        title="<h1>Django chat echo</h1>",
+        requires=["django"],
+    ),
+    Example(
+        "django-gunicorn-gevent",
+        gunicorn_argv("-k", "gevent", app="project.wsgi:application"),
+        cwd=DJANGO_DIR,
+        title="<h1>Django chat echo</h1>",
+        requires=["django", "gunicorn", "gevent"],
+    ),
+    Example(
+        "bottle",
+        script(BOTTLE_APP),
+        title="<h1>Bottle chat echo</h1>",
+        requires=["bottle"],
+    ),
 ]
 
 
@@ -145,11 +179,19 @@ def test_http_still_served_and_no_errors_logged(server):
     assert "Traceback" not in log and "ERROR" not in log, log
 
 
-@pytest.mark.parametrize("path", [ECHO, FLASK_APP, DJANGO_SERVE, BOTTLE_APP],
-                         ids=["echo", "flask", "django", "bottle"])
+@pytest.mark.parametrize(
+    "path",
+    [ECHO, FLASK_APP, DJANGO_SERVE, BOTTLE_APP],
+    ids=["echo", "flask", "django", "bottle"],
+)
 def test_help(path):
-    result = subprocess.run([PYTHON, path, "--help"], capture_output=True, text=True,
-                            timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+    result = subprocess.run(
+        [PYTHON, path, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
     assert result.returncode == 0, result.stderr
     assert "--port" in result.stdout and "--host" in result.stdout
     if path == ECHO:
@@ -194,11 +236,16 @@ def test_django_runserver_refuses_websockets_clearly():
         assert info.value.status == 501
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
-            conn.request("GET", "/echo", headers={
-                "Upgrade": "websocket", "Connection": "Upgrade",
-                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                "Sec-WebSocket-Version": "13",
-            })
+            conn.request(
+                "GET",
+                "/echo",
+                headers={
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version": "13",
+                },
+            )
             response = conn.getresponse()
             reason = response.read()
         finally:
@@ -279,8 +326,14 @@ def test_doc_sample_runs(page, code, echo_server):
         return
     code = code.replace("8080", str(echo_server.port))
     env = dict(os.environ, PYTHONPATH=ROOT)
-    result = subprocess.run([PYTHON, "-c", code], cwd=EXAMPLES, env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [PYTHON, "-c", code],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     if page == "howto/quickstart.rst":
         assert result.stdout == "Hello, WebSocket\nclosed with 1000\n"

@@ -128,7 +128,9 @@ def connect(
         if own_socket:
             sock.close()
         raise
-    protocol = Protocol(CLIENT, max_message_size=max_message_size, deflate=result.deflate)
+    protocol = Protocol(
+        CLIENT, max_message_size=max_message_size, deflate=result.deflate
+    )
     return WebSocket(
         sock,
         protocol,

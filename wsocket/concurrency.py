@@ -50,7 +50,9 @@ class Primitives:
         if pending is not None and pending():
             return True  # TLS records already decrypted and buffered
         poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+        poller.register(
+            sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
+        )
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return bool(poller.poll(ms))
 
@@ -108,8 +110,9 @@ class _EventletPrimitives(Primitives):
         if pending is not None and pending():
             return True
         try:
-            self._trampoline(sock.fileno(), read=True, timeout=timeout,
-                             timeout_exc=socket.timeout)
+            self._trampoline(
+                sock.fileno(), read=True, timeout=timeout, timeout_exc=socket.timeout
+            )
         except socket.timeout:
             return False
         return True

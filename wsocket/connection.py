@@ -104,9 +104,13 @@ class WebSocket:
         extra: bytes = b"",
     ) -> None:
         if ping_interval is not None and ping_interval <= 0:
-            raise ValueError("ping_interval must be a positive number of seconds or None")
+            raise ValueError(
+                "ping_interval must be a positive number of seconds or None"
+            )
         if ping_timeout is not None and ping_timeout <= 0:
-            raise ValueError("ping_timeout must be a positive number of seconds or None")
+            raise ValueError(
+                "ping_timeout must be a positive number of seconds or None"
+            )
         if close_timeout < 0:
             raise ValueError("close_timeout must be zero or more seconds")
         self.sock = sock
@@ -209,7 +213,9 @@ class WebSocket:
                     return None
                 if deadline is not None:
                     remaining = deadline - _monotonic()
-                    if remaining <= 0 or not self._prim.wait_readable(self.sock, remaining):
+                    if remaining <= 0 or not self._prim.wait_readable(
+                        self.sock, remaining
+                    ):
                         raise TimeoutError("timed out waiting for a message")
                 self._read_once()
         finally:
@@ -293,8 +299,11 @@ class WebSocket:
 
     # -- sending ---------------------------------------------------------------
 
-    def send(self, data: Union[str, bytes, bytearray, memoryview],
-             binary: Optional[bool] = None) -> None:
+    def send(
+        self,
+        data: Union[str, bytes, bytearray, memoryview],
+        binary: Optional[bool] = None,
+    ) -> None:
         """Send a message: a ``str`` as text, a bytes-like object as binary.
 
         Args:
@@ -568,4 +577,3 @@ class WebSocket:
     def __repr__(self) -> str:
         state = self.protocol.state.name
         return f"<WebSocket {self.side.name.lower()} {state}>"
-

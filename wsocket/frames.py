@@ -96,7 +96,11 @@ is_sendable_close_code = is_valid_close_code
 
 
 def build_header(
-    opcode: int, length: int, *, fin: bool = True, rsv1: bool = False,
+    opcode: int,
+    length: int,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
     mask: Optional[bytes] = None,
 ) -> bytes:
     """Build a frame header (RFC 6455 section 5.2) with the minimal length encoding.
@@ -199,13 +203,16 @@ class Frame:
             name = Opcode(self.opcode).name
         except ValueError:
             name = hex(self.opcode)
-        return f"{name} {'fin' if self.fin else 'cont'} [{shown}] ({len(payload)} bytes)"
+        return (
+            f"{name} {'fin' if self.fin else 'cont'} [{shown}] ({len(payload)} bytes)"
+        )
 
     def serialize(self, *, mask: bool) -> bytes:
         """Return the frame's bytes; ``mask=True`` masks it with a random key."""
         key = os.urandom(4) if mask else None
-        header = build_header(self.opcode, len(self.payload), fin=self.fin,
-                              rsv1=self.rsv1, mask=key)
+        header = build_header(
+            self.opcode, len(self.payload), fin=self.fin, rsv1=self.rsv1, mask=key
+        )
         b0 = header[0] | (0x20 if self.rsv2 else 0) | (0x10 if self.rsv3 else 0)
         header = bytes((b0,)) + header[1:]
         if key is not None:
@@ -232,7 +239,10 @@ class Frame:
 
     @classmethod
     def parse(
-        cls, data: BytesLike, *, mask: Optional[bool] = None,
+        cls,
+        data: BytesLike,
+        *,
+        mask: Optional[bool] = None,
         max_size: Optional[int] = None,
     ) -> Optional[Tuple[Frame, int]]:
         """Parse one frame from the start of ``data``.
@@ -272,25 +282,34 @@ class Frame:
         masked = bool(b1 & 0x80)
         if mask is not None and masked != mask:
             raise ProtocolError(
-                "frames from the client must be masked" if mask
+                "frames from the client must be masked"
+                if mask
                 else "frames from the server must not be masked"
             )
         if max_size is not None and length > max_size:
-            raise PayloadTooBig(f"frame of {length} bytes exceeds the limit of {max_size}")
+            raise PayloadTooBig(
+                f"frame of {length} bytes exceeds the limit of {max_size}"
+            )
         key = None
         if masked:
             if n < pos + 4:
                 return None
-            key = bytes(data[pos:pos + 4])
+            key = bytes(data[pos : pos + 4])
             pos += 4
         if n < pos + length:
             return None
         payload: bytes
         if key is not None:
-            payload = apply_mask(memoryview(data)[pos:pos + length], key)
+            payload = apply_mask(memoryview(data)[pos : pos + length], key)
         else:
-            payload = bytes(data[pos:pos + length])
-        frame = cls(b0 & 0x0F, payload, bool(b0 & 0x80), bool(b0 & 0x40),
-                    bool(b0 & 0x20), bool(b0 & 0x10))
+            payload = bytes(data[pos : pos + length])
+        frame = cls(
+            b0 & 0x0F,
+            payload,
+            bool(b0 & 0x80),
+            bool(b0 & 0x40),
+            bool(b0 & 0x20),
+            bool(b0 & 0x10),
+        )
         frame.check()
         return frame, pos + length

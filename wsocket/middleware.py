@@ -61,7 +61,7 @@ logger = logging.getLogger("wsocket.server")
 
 WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
-_open: "weakref.WeakSet[WebSocket]" = weakref.WeakSet()
+_open: weakref.WeakSet[WebSocket] = weakref.WeakSet()
 _open_lock = threading.Lock()
 
 
@@ -88,7 +88,9 @@ class _SessionResponse:
     def __init__(self) -> None:
         self.status = ""
 
-    def __call__(self, status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+    def __call__(
+        self, status: str, headers: Any, exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         self.status = str(status)
         return self.write
 
@@ -149,7 +151,9 @@ class WebSocketMiddleware:
         if not callable(app):
             raise TypeError("WebSocketMiddleware(app): app must be a WSGI callable")
         if max_message_size is not None and max_message_size <= 0:
-            raise ValueError("max_message_size must be a positive number of bytes or None")
+            raise ValueError(
+                "max_message_size must be a positive number of bytes or None"
+            )
         self.app = app
         self.subprotocols = tuple(subprotocols)
         self.origins = None if origins is None else tuple(origins)
@@ -183,8 +187,9 @@ class WebSocketMiddleware:
             return [body]
         return self._serve(adapter, handshake, environ, start_response)
 
-    def _serve(self, adapter: Adapter, handshake: Any, environ: Any,
-               start_response: Any) -> Iterable[bytes]:
+    def _serve(
+        self, adapter: Adapter, handshake: Any, environ: Any, start_response: Any
+    ) -> Iterable[bytes]:
         sock, extra = adapter.take_over(environ, start_response, handshake.headers)
         protocol = Protocol(
             SERVER, max_message_size=self.max_message_size, deflate=handshake.deflate
@@ -243,6 +248,7 @@ class WebSocketMiddleware:
             logger.error(
                 "WebSocket handler for %s answered %r: closing with 1011; the "
                 "framework's log has the error",
-                environ.get("PATH_INFO", "?"), response.status,
+                environ.get("PATH_INFO", "?"),
+                response.status,
             )
         ws.close(code, reason)

@@ -384,9 +384,11 @@ class Protocol:
                 else:
                     if end - pos < 10:
                         break
-                    length = int.from_bytes(buf[pos + 2:pos + 10], "big")
+                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                     if length >> 63:
-                        raise ProtocolError("frame length has its most significant bit set")
+                        raise ProtocolError(
+                            "frame length has its most significant bit set"
+                        )
                     start = pos + 10
             opcode = b0 & 0x0F
             fin = b0 & 0x80
@@ -394,7 +396,7 @@ class Protocol:
                 if not mask_in:
                     raise ProtocolError("frames from the server must not be masked")
                 start += 4
-                mask: Optional[bytes] = bytes(buf[start - 4:start])
+                mask: Optional[bytes] = bytes(buf[start - 4 : start])
             else:
                 if mask_in:
                     raise ProtocolError("frames from the client must be masked")
@@ -443,7 +445,9 @@ class Protocol:
                     try:
                         events.append(TextMessage(data.decode("utf-8")))
                     except UnicodeDecodeError:
-                        raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+                        raise ProtocolError(
+                            "invalid UTF-8 in a text message", 1007
+                        ) from None
                 else:
                     events.append(BinaryMessage(data))
                 continue
@@ -466,7 +470,9 @@ class Protocol:
             if b0 & 0x30:
                 raise ProtocolError("reserved bits RSV2/RSV3 set")
             if self.deflate is None:
-                raise ProtocolError("reserved bit RSV1 set without a negotiated extension")
+                raise ProtocolError(
+                    "reserved bit RSV1 set without a negotiated extension"
+                )
             if opcode not in (1, 2):
                 raise ProtocolError("RSV1 set on a control or continuation frame")
         if opcode >= 8:
@@ -494,12 +500,15 @@ class Protocol:
                 # form; the exact limit is applied while inflating.
                 allowed += allowed // 64 + 1024
             if length > allowed:
-                raise PayloadTooBig(
-                    f"message exceeds the limit of {max_size} bytes"
-                )
+                raise PayloadTooBig(f"message exceeds the limit of {max_size} bytes")
 
     def _validate_head(
-        self, buf: bytearray, b0: int, opcode: int, start: int, end: int,
+        self,
+        buf: bytearray,
+        b0: int,
+        opcode: int,
+        start: int,
+        end: int,
         mask: Optional[bytes],
     ) -> None:
         """Decode the available part of an incomplete text frame (fail fast)."""
@@ -514,9 +523,9 @@ class Protocol:
         if end - start <= done:
             return
         if mask is not None:
-            chunk = apply_mask(memoryview(buf)[start + done:end], _rotate(mask, done))
+            chunk = apply_mask(memoryview(buf)[start + done : end], _rotate(mask, done))
         else:
-            chunk = bytes(buf[start + done:end])
+            chunk = bytes(buf[start + done : end])
         self._decode_text(chunk, False)
         self._head_done = end - start
 
@@ -547,7 +556,13 @@ class Protocol:
                 raise ProtocolError("invalid UTF-8 in a text message", 1007)
 
     def _receive_fragment(
-        self, buf: bytearray, b0: int, opcode: int, fin: int, start: int, stop: int,
+        self,
+        buf: bytearray,
+        b0: int,
+        opcode: int,
+        fin: int,
+        start: int,
+        stop: int,
         mask: Optional[bytes],
     ) -> None:
         done = self._head_done
@@ -557,9 +572,9 @@ class Protocol:
                 self._start_message(opcode, bool(b0 & 0x40))
         self._head_done = -1
         if mask is not None:
-            data = apply_mask(memoryview(buf)[start + done:stop], _rotate(mask, done))
+            data = apply_mask(memoryview(buf)[start + done : stop], _rotate(mask, done))
         else:
-            data = bytes(buf[start + done:stop])
+            data = bytes(buf[start + done : stop])
         if self._msg_compressed:
             assert self.deflate is not None
             max_size = self.max_message_size
@@ -610,8 +625,9 @@ class Protocol:
 
     # -- sending -------------------------------------------------------------
 
-    def _send_frame(self, opcode: int, payload: BytesLike, fin: bool = True,
-                    rsv1: bool = False) -> None:
+    def _send_frame(
+        self, opcode: int, payload: BytesLike, fin: bool = True, rsv1: bool = False
+    ) -> None:
         n = len(payload)
         if self._mask_out:
             key = _urandom(4)
@@ -758,13 +774,12 @@ class Protocol:
         self._reset_message()
         self._send_eof()
 
-    def _queue_close(self, code: Optional[int], reason: str,
-                     payload: Optional[bytes] = None) -> None:
+    def _queue_close(
+        self, code: Optional[int], reason: str, payload: Optional[bytes] = None
+    ) -> None:
         if payload is None:
             payload = serialize_close(code, reason)
-        self.close_sent = (
-            CloseCode.NO_STATUS_RCVD if code is None else code, reason
-        )
+        self.close_sent = (CloseCode.NO_STATUS_RCVD if code is None else code, reason)
         if self.debug:
             self.logger.debug("> CLOSE %s %s", code, reason)
         self._send_frame(0x8, payload)

@@ -180,8 +180,8 @@ class _Connection:
         while True:
             i = self.buf.find(b"\n")
             if i >= 0:
-                line = bytes(self.buf[:i + 1])
-                del self.buf[:i + 1]
+                line = bytes(self.buf[: i + 1])
+                del self.buf[: i + 1]
                 return line
             if len(self.buf) > limit:
                 raise _BadRequest(400, "line too long")
@@ -192,7 +192,9 @@ class _Connection:
         sock = self.sock
         try:
             while not server.stopping:
-                sock.settimeout(server.keepalive_timeout if self.buf == b"" else server.timeout)
+                sock.settimeout(
+                    server.keepalive_timeout if self.buf == b"" else server.timeout
+                )
                 self.idle = True
                 try:
                     head = self._read_head()
@@ -225,7 +227,7 @@ class _Connection:
             end = buf.find(b"\r\n\r\n", start)
             if end >= 0:
                 head = bytes(buf[:end])
-                del buf[:end + 4]
+                del buf[: end + 4]
                 return head
             if len(buf) > MAX_HEAD:
                 raise _BadRequest(431, "request head too large")
@@ -322,11 +324,11 @@ class _Connection:
     def _handle(self, head: bytes) -> bool:
         environ, keep_alive, is_head = self._environ(head)
         state: Dict[str, Any] = {"status": None, "headers": None, "sent": False}
-        out: List[bytes] = []
         conn = self
 
-        def start_response(status: str, headers: List[Tuple[str, str]],
-                           exc_info: Any = None) -> Callable[[bytes], None]:
+        def start_response(
+            status: str, headers: List[Tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             if exc_info is not None:
                 try:
                     if state["sent"]:
@@ -347,7 +349,11 @@ class _Connection:
                 return
             if not state["sent"]:
                 head_bytes, chunked, keep_alive = _response_head(
-                    state["status"], state["headers"], environ, keep_alive, is_head,
+                    state["status"],
+                    state["headers"],
+                    environ,
+                    keep_alive,
+                    is_head,
                     len(data) if out_done[0] else None,
                 )
                 state["sent"] = True
@@ -355,7 +361,9 @@ class _Connection:
                     conn.sock.sendall(head_bytes)
                     return
                 if chunked and data:
-                    conn.sock.sendall(head_bytes + b"%x\r\n" % len(data) + data + b"\r\n")
+                    conn.sock.sendall(
+                        head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
+                    )
                 else:
                     conn.sock.sendall(head_bytes + data)
                 return
@@ -423,11 +431,14 @@ class _Connection:
                 return False
         return keep_alive
 
-    def _simple_response(self, status: int, text: str, keep_alive: bool = False) -> None:
+    def _simple_response(
+        self, status: int, text: str, keep_alive: bool = False
+    ) -> None:
         body = (text + "\n").encode("utf-8")
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n"
             f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
         ).encode("latin-1")
         try:
@@ -445,8 +456,12 @@ def _unquote_path(path: str) -> str:
 
 
 def _response_head(
-    status: str, headers: List[Tuple[str, str]], environ: Dict[str, Any],
-    keep_alive: bool, is_head: bool, known_length: Optional[int],
+    status: str,
+    headers: List[Tuple[str, str]],
+    environ: Dict[str, Any],
+    keep_alive: bool,
+    is_head: bool,
+    known_length: Optional[int],
 ) -> Tuple[bytes, bool, bool]:
     """Build the status line and headers; decide on framing and keep-alive."""
     code = int(status[:3])
@@ -471,7 +486,9 @@ def _response_head(
             chunked = True
         elif not is_head:
             keep_alive = False
-    parts.append("Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
+    parts.append(
+        "Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n"
+    )
     return "".join(parts).encode("latin-1"), chunked, keep_alive
 
 
@@ -738,8 +755,11 @@ def run(
         mode = srv.concurrency
         if mode == "gevent" and not _monkey_patched():
             mode += ", not monkey-patched: a blocking handler blocks every connection"
-        print(f"wsocket serving on {srv.url} ({mode}); Ctrl-C to stop",
-              file=sys.stderr, flush=True)
+        print(
+            f"wsocket serving on {srv.url} ({mode}); Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
     if srv.concurrency == "gevent":
         import gevent
 
@@ -749,8 +769,10 @@ def run(
             if not stopping:
                 stopping.append(gevent.spawn(srv.stop, grace))
 
-        handlers = [gevent.signal_handler(sig, on_signal)
-                    for sig in (signal.SIGTERM, signal.SIGINT)]
+        handlers = [
+            gevent.signal_handler(sig, on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        ]
         try:
             srv.serve_forever()
         finally:

@@ -24,10 +24,20 @@ REQUIRES = ["uwsgidecorators"]
 def _uwsgi(*listen: str, cores: tuple):
     def argv(port: int):
         return [
-            UWSGI, *(arg.format(port=port) for arg in listen),
-            "--wsgi-file", APP, "--callable", "app",
-            "--home", sys.prefix, "--master", "--die-on-term", "--need-app",
-            "--buffer-size", "32768", *cores,
+            UWSGI,
+            *(arg.format(port=port) for arg in listen),
+            "--wsgi-file",
+            APP,
+            "--callable",
+            "app",
+            "--home",
+            sys.prefix,
+            "--master",
+            "--die-on-term",
+            "--need-app",
+            "--buffer-size",
+            "32768",
+            *cores,
         ]
 
     return argv
@@ -50,8 +60,13 @@ CONFIGS = [
     ),
     ServerConfig(
         "uwsgi-gevent-router",
-        _uwsgi("--http", "127.0.0.1:{port}", "--http-websockets", "--http-keepalive",
-               cores=("--gevent", "100")),
+        _uwsgi(
+            "--http",
+            "127.0.0.1:{port}",
+            "--http-websockets",
+            "--http-keepalive",
+            cores=("--gevent", "100"),
+        ),
         requires=REQUIRES + ["gevent"],
         early_frames=False,
     ),

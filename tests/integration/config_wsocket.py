@@ -9,11 +9,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = [
     ServerConfig(
         "wsocket-threading",
-        lambda port: [PYTHON, os.path.join(HERE, "serve_wsocket.py"), str(port), "threading"],
+        lambda port: [
+            PYTHON,
+            os.path.join(HERE, "serve_wsocket.py"),
+            str(port),
+            "threading",
+        ],
     ),
     ServerConfig(
         "wsocket-gevent",
-        lambda port: [PYTHON, os.path.join(HERE, "serve_wsocket.py"), str(port), "gevent"],
+        lambda port: [
+            PYTHON,
+            os.path.join(HERE, "serve_wsocket.py"),
+            str(port),
+            "gevent",
+        ],
         requires=["gevent"],
     ),
 ]

@@ -86,15 +86,25 @@ def socket_fds(pid: int) -> int:
 class ServerProcess:
     """A server subprocess; use as a context manager."""
 
-    def __init__(self, argv: Sequence[str], port: int, *, cwd: str = ROOT,
-                 env: Optional[Dict[str, str]] = None, ready_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        port: int,
+        *,
+        cwd: str = ROOT,
+        env: Optional[Dict[str, str]] = None,
+        ready_timeout: float = 30.0,
+    ) -> None:
         self.argv = list(argv)
         self.port = port
         self.cwd = cwd
-        self.env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1", **(env or {}))
+        self.env = dict(
+            os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1", **(env or {})
+        )
         self.ready_timeout = ready_timeout
-        self.logfile = tempfile.NamedTemporaryFile(prefix="wsocket-server-", suffix=".log",
-                                                   delete=False)
+        self.logfile = tempfile.NamedTemporaryFile(
+            prefix="wsocket-server-", suffix=".log", delete=False
+        )
         self.proc: Optional[subprocess.Popen] = None
         self.name = ""
         self.keepalive = True
@@ -106,17 +116,28 @@ class ServerProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self.proc = subprocess.Popen(
-            self.argv, cwd=self.cwd, env=self.env, stdout=self.logfile,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self.logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
-        if not wait_for(lambda: self.proc.poll() is not None or _can_connect(self.port),
-                        self.ready_timeout):
+        if not wait_for(
+            lambda: self.proc.poll() is not None or _can_connect(self.port),
+            self.ready_timeout,
+        ):
             self.stop()
-            raise RuntimeError(f"server not ready in {self.ready_timeout}s:\n{self.log()}")
+            raise RuntimeError(
+                f"server not ready in {self.ready_timeout}s:\n{self.log()}"
+            )
         if self.proc.poll() is not None:
-            raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            raise RuntimeError(
+                f"server exited with {self.proc.returncode}:\n{self.log()}"
+            )
         return self
 
     def log(self) -> str:
@@ -164,7 +185,7 @@ class ServerProcess:
         self.logfile.close()
         return self.proc.returncode
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -196,10 +217,19 @@ class ServerConfig:
             time (werkzeug with ``threaded=False``).
     """
 
-    def __init__(self, name: str, argv, *, websocket: bool = True,
-                 env: Optional[Dict[str, str]] = None, cwd: str = ROOT,
-                 requires: Sequence[str] = (), keepalive: bool = True,
-                 early_frames: bool = True, concurrent: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv,
+        *,
+        websocket: bool = True,
+        env: Optional[Dict[str, str]] = None,
+        cwd: str = ROOT,
+        requires: Sequence[str] = (),
+        keepalive: bool = True,
+        early_frames: bool = True,
+        concurrent: bool = True,
+    ) -> None:
         self.name = name
         self.concurrent = concurrent
         self.keepalive = keepalive

@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
 
 from wsocket import WebSocketMiddleware  # noqa: E402
 
@@ -38,14 +40,21 @@ def inner(environ, start_response):
     if path == "/post":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
-        start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                  ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
         return [body]
     body = b"Hello, World!" if path == "/hello" else path.encode("latin-1")
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 
-app = WebSocketMiddleware(inner, subprotocols=["chat.v2", "chat.v1"],
-                          max_message_size=16 * 2**20)
+app = WebSocketMiddleware(
+    inner, subprotocols=["chat.v2", "chat.v1"], max_message_size=16 * 2**20
+)

@@ -3,7 +3,9 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
 
 if sys.argv[2] == "gevent":
     from gevent import monkey
@@ -13,4 +15,10 @@ if sys.argv[2] == "gevent":
 from tests.integration.matrix_app import app  # noqa: E402
 from wsocket import run  # noqa: E402
 
-run(app, "127.0.0.1", int(sys.argv[1]), sys.argv[2], grace=float(os.environ.get("GRACE", "5")))
+run(
+    app,
+    "127.0.0.1",
+    int(sys.argv[1]),
+    sys.argv[2],
+    grace=float(os.environ.get("GRACE", "5")),
+)

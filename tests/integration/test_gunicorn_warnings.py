@@ -76,11 +76,21 @@ def echo_once(server, text="ping"):
     assert ws.close_code == 1000
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("sync", ["'sync'", f"--timeout ({SYNC_TIMEOUT} s)", "-k gevent",
-              "-k gthread --threads N"]),
-    ("gthread", ["'gthread'", "--threads (2)", "-k gevent"]),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        (
+            "sync",
+            [
+                "'sync'",
+                f"--timeout ({SYNC_TIMEOUT} s)",
+                "-k gevent",
+                "-k gthread --threads N",
+            ],
+        ),
+        ("gthread", ["'gthread'", "--threads (2)", "-k gevent"]),
+    ],
+)
 def test_warning_names_worker_and_remedy(gunicorn, kind, expected):
     server = gunicorn(kind)
     echo_once(server)
@@ -140,17 +150,21 @@ def test_sync_worker_cuts_websocket_after_timeout(gunicorn):
     echo_once(server, "after")
 
 
-@pytest.mark.parametrize("worker, options", [
-    ("GeventWorker", ()),
-    ("ThreadWorker", ("--threads", "2")),
-])
+@pytest.mark.parametrize(
+    "worker, options",
+    [
+        ("GeventWorker", ()),
+        ("ThreadWorker", ("--threads", "2")),
+    ],
+)
 def test_wsocket_worker_closes_websockets_with_1001_on_stop(worker, options):
     pytest.importorskip("gunicorn")
     if worker == "GeventWorker":
         pytest.importorskip("gevent")
     port = free_port()
-    argv = gunicorn_argv("-k", f"wsocket.servers.gunicorn.{worker}",
-                         "--graceful-timeout", "30", *options)(port)
+    argv = gunicorn_argv(
+        "-k", f"wsocket.servers.gunicorn.{worker}", "--graceful-timeout", "30", *options
+    )(port)
     with ServerProcess(argv, port) as server:
         echo_once(server)
         ws = wsocket.connect(url(server))

@@ -88,8 +88,9 @@ def test_http_keepalive_one_connection(server):
 
 @pytest.mark.parametrize("compression", ["deflate", None])
 def test_echo_text_binary_large(server, compression):
-    with wsocket.connect(url(server, "/echo"), compression=compression,
-                         max_message_size=None) as ws:
+    with wsocket.connect(
+        url(server, "/echo"), compression=compression, max_message_size=None
+    ) as ws:
         assert (ws.protocol.deflate is not None) == (compression is not None)
         ws.send("héllo")
         assert ws.receive(timeout=10) == "héllo"
@@ -104,8 +105,10 @@ def test_echo_text_binary_large(server, compression):
 def test_message_too_big_gets_1009(server):
     """The refusal reaches the client even though it is still sending."""
     if server.name == "uwsgi-gevent-router":
-        pytest.skip("uWSGI's --http router resets a client that is still sending "
-                    "when the worker closes (1006); --http-socket passes")
+        pytest.skip(
+            "uWSGI's --http router resets a client that is still sending "
+            "when the worker closes (1006); --http-socket passes"
+        )
     ws = wsocket.connect(url(server, "/echo"), compression=None)
     try:
         ws.send(b"x" * (16 * 2**20 + 1))
@@ -126,7 +129,9 @@ def test_independent_client(server):
 
 
 def test_subprotocol_server_preference(server):
-    with wsocket.connect(url(server, "/sub"), subprotocols=["chat.v1", "chat.v2"]) as ws:
+    with wsocket.connect(
+        url(server, "/sub"), subprotocols=["chat.v1", "chat.v2"]
+    ) as ws:
         assert ws.subprotocol == "chat.v2"
         assert ws.receive(timeout=10) == "chat.v2"
     with wsocket.connect(url(server, "/sub"), subprotocols=["other"]) as ws:
@@ -155,7 +160,8 @@ def test_bad_handshake_gets_status(server):
         try:
             sock.sendall(
                 b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Connection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                 b"Sec-WebSocket-Version: 8\r\n\r\n"
             )
             head = b""
@@ -185,7 +191,7 @@ def test_no_errors_logged_and_no_sockets_left(server):
     assert wait_for(lambda: server.sockets() <= baseline, 10), (
         f"{server.sockets()} sockets open, {baseline} before"
     )
-    new = server.log()[len(before):]
+    new = server.log()[len(before) :]
     assert "Traceback" not in new and "ERROR" not in new and "Error" not in new, new
 
 
@@ -199,8 +205,9 @@ def test_nothing_written_after_the_session(server):
     early = Frame(Opcode.TEXT, b"early") if server.early_frames else None
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     try:
-        sock.sendall(handshake.request_bytes()
-                     + (early.serialize(mask=True) if early else b""))
+        sock.sendall(
+            handshake.request_bytes() + (early.serialize(mask=True) if early else b"")
+        )
         result = None
         while result is None:
             data = sock.recv(4096)
@@ -222,7 +229,7 @@ def test_nothing_written_after_the_session(server):
     assert wait_for(lambda: server.sockets() <= baseline, 10), (
         f"{server.sockets()} sockets open, {baseline} before"
     )
-    new = server.log()[len(before):]
+    new = server.log()[len(before) :]
     assert "Traceback" not in new and "ERROR" not in new, new
 
 
@@ -241,7 +248,9 @@ def test_http_served_while_a_close_waits_on_a_silent_client(server):
             result = handshake.receive_data(data)
         sock.sendall(Frame(Opcode.TEXT, b"go").serialize(mask=True))
         received = bytearray(result.extra)
-        expected = Frame(Opcode.CLOSE, serialize_close(4001, "bye")).serialize(mask=False)
+        expected = Frame(Opcode.CLOSE, serialize_close(4001, "bye")).serialize(
+            mask=False
+        )
         while len(received) < len(expected):
             data = sock.recv(4096)
             assert data, "connection closed before the Close frame"
@@ -270,10 +279,16 @@ def test_server_without_socket_refuses_clearly(config):
         assert info.value.status == 501
         conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=10)
         try:
-            conn.request("GET", "/echo", headers={
-                "Upgrade": "websocket", "Connection": "Upgrade",
-                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                "Sec-WebSocket-Version": "13"})
+            conn.request(
+                "GET",
+                "/echo",
+                headers={
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version": "13",
+                },
+            )
             response = conn.getresponse()
             body = response.read().decode()
         finally:

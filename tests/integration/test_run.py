@@ -36,8 +36,9 @@ async def _clients(port: int, count: int, messages: int) -> int:
     async def one(i: int) -> None:
         nonlocal echoed
         async with handshakes:
-            ws = await connect(f"ws://127.0.0.1:{port}/echo", open_timeout=30,
-                               compression=None)
+            ws = await connect(
+                f"ws://127.0.0.1:{port}/echo", open_timeout=30, compression=None
+            )
         opened.append(ws)
         for j in range(messages):
             text = f"{i}:{j}"
@@ -76,7 +77,7 @@ def _open_and_wait_for_close(port: int, count: int, proc: ServerProcess):
         assert ws.receive(timeout=10) == "ready"
     started = time.monotonic()
     proc.signal(signal.SIGTERM)
-    codes = [ (ws.receive(timeout=15), ws.close_code)[1] for ws in sockets ]
+    codes = [(ws.receive(timeout=15), ws.close_code)[1] for ws in sockets]
     return codes, started
 
 
@@ -95,13 +96,19 @@ def test_sigterm_closes_websockets_with_1001(mode):
 
 def test_port_zero_is_reported():
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {ROOT!r})\n"
         "from tests.integration.matrix_app import app\n"
         "import wsocket\n"
-        "wsocket.run(app, '127.0.0.1', 0, 'threading')\n" % ROOT
+        "wsocket.run(app, '127.0.0.1', 0, 'threading')\n"
     )
-    proc = subprocess.Popen([PYTHON, "-c", code], cwd=ROOT, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-c", code],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         line = proc.stderr.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -124,9 +131,9 @@ def test_port_zero_is_reported():
 
 
 def test_connection_cap_answers_503():
-    from wsocket import WSGIServer
-
     import threading
+
+    from wsocket import WSGIServer
 
     def app(environ, start_response):
         start_response("200 OK", [("Content-Length", "2")])
@@ -155,14 +162,17 @@ def test_connection_cap_answers_503():
 
 def test_gevent_server_without_gevent_says_what_to_install():
     code = (
-        "import sys; sys.modules['gevent'] = None; sys.modules['gevent.monkey'] = None\n"
-        "sys.path.insert(0, %r)\n"
+        "import sys\n"
+        "sys.modules['gevent'] = None\n"
+        "sys.modules['gevent.monkey'] = None\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
         "import wsocket\n"
         "try:\n"
         "    wsocket.make_server(lambda e, s: [], port=0, server='gevent')\n"
         "except ImportError as exc:\n"
-        "    print(exc)\n" % ROOT
+        "    print(exc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    ).stdout
     assert "pip install 'wsocket[gevent]'" in out

@@ -94,7 +94,9 @@ class Adapter:
         return self.refusal
 
     def take_over(
-        self, environ: Any, start_response: Callable[..., Any],
+        self,
+        environ: Any,
+        start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         """Take the connection and send the 101 response with ``headers``.
@@ -105,13 +107,17 @@ class Adapter:
         """
         raise NotImplementedError
 
-    def finish(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def finish(
+        self, environ: Any, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         """Return what the WSGI call returns once the WebSocket session ended."""
         return []
 
     _refusal_logged = False
 
-    def refuse(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def refuse(
+        self, environ: Any, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         """Answer an upgrade this server cannot perform: 501 with the reason."""
         reason = (
             self.refusal_for(environ)

@@ -46,7 +46,9 @@ class EventletAdapter(Adapter):
             environ["SERVER_PROTOCOL"] = "HTTP/1.1"
 
     def take_over(
-        self, environ: Any, start_response: Callable[..., Any],
+        self,
+        environ: Any,
+        start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         request_input = environ["eventlet.input"]

@@ -98,16 +98,19 @@ def _read_buffered(reader: io.BufferedReader, sock: Any) -> bytes:
         sock.settimeout(timeout)
 
 
-def send_101(start_response: Callable[..., Any],
-             headers: List[Tuple[str, str]]) -> None:
+def send_101(
+    start_response: Callable[..., Any], headers: List[Tuple[str, str]]
+) -> None:
     """Have the server write the 101 head through ordinary WSGI calls."""
     write = start_response(_STATUS_101, list(headers))
     write(b"")
 
 
 def pywsgi_take_over(
-    environ: Any, start_response: Callable[..., Any],
-    headers: List[Tuple[str, str]], server: str = "gevent",
+    environ: Any,
+    start_response: Callable[..., Any],
+    headers: List[Tuple[str, str]],
+    server: str = "gevent",
 ) -> Tuple[Any, bytes]:
     """Take a :mod:`gevent.pywsgi` connection and send the 101 on it.
 
@@ -169,7 +172,9 @@ class GeventAdapter(Adapter):
         )
 
     def take_over(
-        self, environ: Any, start_response: Callable[..., Any],
+        self,
+        environ: Any,
+        start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         return pywsgi_take_over(environ, start_response, headers)

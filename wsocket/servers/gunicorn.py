@@ -117,11 +117,15 @@ def worker_advice(kind: str, cfg: Any = None) -> Optional[str]:
         if timeout == 0:
             cut = "--timeout is 0, so it is never aborted"
         elif timeout is None:
-            cut = ("the arbiter aborts it once a request outlives --timeout, "
-                   "dropping the WebSocket")
+            cut = (
+                "the arbiter aborts it once a request outlives --timeout, "
+                "dropping the WebSocket"
+            )
         else:
-            cut = (f"the arbiter aborts it once a request outlives --timeout "
-                   f"({timeout:g} s), dropping the WebSocket")
+            cut = (
+                f"the arbiter aborts it once a request outlives --timeout "
+                f"({timeout:g} s), dropping the WebSocket"
+            )
         return (
             f"wsocket: gunicorn worker {name!r} (pid {pid}) does not suit "
             "WebSockets: it serves one connection at a time, so while a "
@@ -203,15 +207,18 @@ class GunicornAdapter(Adapter):
         return "gunicorn.socket" in environ or "gunicorn.sock" in environ
 
     def take_over(
-        self, environ: Any, start_response: Callable[..., Any],
+        self,
+        environ: Any,
+        start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         response = _response(start_response)
         kind = worker_kind(environ)
         _warn_once(kind, getattr(response, "cfg", None))
         if kind == "gevent_pywsgi":
-            return pywsgi_take_over(environ, start_response, headers,
-                                    server="gunicorn gevent_pywsgi")
+            return pywsgi_take_over(
+                environ, start_response, headers, server="gunicorn gevent_pywsgi"
+            )
         sock = environ["gunicorn.socket"]
         extra = _take_buffered(environ, response)
         send_101(start_response, headers)
@@ -269,14 +276,18 @@ def _make_worker(name: str) -> Any:
 
     module, _, base_name = _WORKERS[name].rpartition(".")
     base = getattr(importlib.import_module(module), base_name)
-    worker = type(name, (_GoingAway, base), {
-        "__module__": __name__,
-        "__doc__": (
-            f"gunicorn's ``{base_name}`` that closes open WebSockets with 1001 "
-            f"when the worker stops gracefully.\n\n"
-            f"Use it as ``-k {__name__}.{name}``."
-        ),
-    })
+    worker = type(
+        name,
+        (_GoingAway, base),
+        {
+            "__module__": __name__,
+            "__doc__": (
+                f"gunicorn's ``{base_name}`` that closes open WebSockets with 1001 "
+                f"when the worker stops gracefully.\n\n"
+                f"Use it as ``-k {__name__}.{name}``."
+            ),
+        },
+    )
     return worker
 
 

@@ -46,8 +46,7 @@ def _in_worker_tls(uwsgi: Any, environ: Any) -> bool:
     if "https-socket" not in opt:
         return False
     return bool(
-        environ.get("HTTPS") in ("on", "1")
-        or environ.get("wsgi.url_scheme") == "https"
+        environ.get("HTTPS") in ("on", "1") or environ.get("wsgi.url_scheme") == "https"
     )
 
 
@@ -75,7 +74,9 @@ class UwsgiAdapter(Adapter):
         return HTTPS_SOCKET_REFUSAL if _in_worker_tls(uwsgi, environ) else None
 
     def take_over(
-        self, environ: Any, start_response: Callable[..., Any],
+        self,
+        environ: Any,
+        start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         import uwsgi

@@ -45,7 +45,9 @@ class WerkzeugAdapter(Adapter):
         return "werkzeug.socket" in environ
 
     def take_over(
-        self, environ: Any, start_response: Callable[..., Any],
+        self,
+        environ: Any,
+        start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         sock = environ["werkzeug.socket"]

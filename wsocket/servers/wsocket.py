@@ -18,11 +18,14 @@ class WsocketAdapter(Adapter):
         return "wsocket.take_over" in environ
 
     def take_over(
-        self, environ: Any, start_response: Callable[..., Any],
+        self,
+        environ: Any,
+        start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         sock, extra = environ["wsocket.take_over"]()
         sock.sendall(response_101(headers))
         return sock, bytes(extra)
+
 
 ADAPTER = WsocketAdapter()

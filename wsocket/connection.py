@@ -379,7 +379,12 @@ class WebSocket:
         sock = self.sock
         try:
             if len(out) == 1 and out[0]:
-                sock.sendall(out[0])
+                # One send() is enough for most frames; sendall() costs
+                # several layers more under gevent.
+                data = out[0]
+                sent = sock.send(data)
+                if sent < len(data):
+                    sock.sendall(memoryview(data)[sent:])
                 return
             for chunk in out:
                 if chunk:

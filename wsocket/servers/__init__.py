@@ -22,6 +22,7 @@ __all__ = [
     "find_adapter",
     "response_101",
     "buffered_bytes",
+    "write_101",
 ]
 
 logger = logging.getLogger("wsocket.server")
@@ -54,6 +55,29 @@ def buffered_bytes(rfile: Any, sock: Any) -> bytes:
         return b""  # nothing to read now, or TLS wants more records
     finally:
         sock.settimeout(timeout)
+
+
+def write_101(
+    sock: Any,
+    headers: List[Tuple[str, str]],
+    start_response: Callable[..., Any],
+    rfile: Any = None,
+) -> bytes:
+    """Hand a connection over: the common steps of servers with a raw socket.
+
+    Takes what ``rfile`` buffered past the request, records the 101 with the
+    server's ``start_response`` (only for its access log: servers that call
+    this never write that status themselves), switches ``sock`` to blocking
+    mode (an HTTP read timeout must not cut a session) and writes the 101.
+
+    Returns:
+        the bytes read past the request, for the WebSocket.
+    """
+    extra = buffered_bytes(rfile, sock) if rfile is not None else b""
+    start_response("101 Switching Protocols", list(headers))
+    sock.settimeout(None)
+    sock.sendall(response_101(headers))
+    return extra
 
 
 class Adapter:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable, Iterable, List, Tuple
 
-from . import Adapter, buffered_bytes, response_101
+from . import Adapter, write_101
 
 __all__ = ["EventletAdapter"]
 
@@ -53,11 +53,8 @@ class EventletAdapter(Adapter):
     ) -> Tuple[Any, bytes]:
         request_input = environ["eventlet.input"]
         sock = request_input.get_socket()
-        extra = buffered_bytes(getattr(request_input, "rfile", None), sock)
-        # Only recorded, for eventlet's access log: eventlet never writes it.
-        start_response("101 Switching Protocols", list(headers))
-        sock.settimeout(None)  # socket_timeout is for HTTP, not for a session
-        sock.sendall(response_101(headers))
+        rfile = getattr(request_input, "rfile", None)
+        extra = write_101(sock, headers, start_response, rfile)
         return sock, extra
 
     def finish(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable, Iterable, List, Tuple
 
-from . import Adapter, buffered_bytes, response_101
+from . import Adapter, write_101
 
 __all__ = ["WerkzeugAdapter"]
 
@@ -50,13 +50,10 @@ class WerkzeugAdapter(Adapter):
         start_response: Callable[..., Any],
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
+        # werkzeug would add "Connection: close" to a 101 of its own, so the
+        # status is only recorded for its log and written here.
         sock = environ["werkzeug.socket"]
-        extra = buffered_bytes(environ.get("wsgi.input"), sock)
-        # Only recorded: werkzeug logs it as the request's status at the end.
-        start_response("101 Switching Protocols", list(headers))
-        sock.settimeout(None)  # an HTTP read timeout must not cut a session
-        sock.sendall(response_101(headers))
-        return sock, extra
+        return sock, write_101(sock, headers, start_response, environ.get("wsgi.input"))
 
     def finish(
         self, environ: Any, start_response: Callable[..., Any]

@@ -44,7 +44,16 @@ if TYPE_CHECKING:
     from .client import connect
     from .connection import WebSocket
     from .middleware import WebSocketMiddleware
+    from .request import (
+        BadRequest,
+        MultiDict,
+        Request,
+        RequestError,
+        RequestTooLarge,
+        UploadedFile,
+    )
     from .server import WSGIServer, make_server, run
+    from .static import StaticFiles, StaticResponse, serve_static
 
 # The I/O layers load on first use, so that importing the sans-I/O core
 # (wsocket.frames, wsocket.protocol...) never imports socket, ssl or select.
@@ -55,6 +64,15 @@ _LAZY = {
     "WSGIServer": "server",
     "make_server": "server",
     "run": "server",
+    "Request": "request",
+    "RequestError": "request",
+    "BadRequest": "request",
+    "RequestTooLarge": "request",
+    "MultiDict": "request",
+    "UploadedFile": "request",
+    "StaticFiles": "static",
+    "StaticResponse": "static",
+    "serve_static": "static",
 }
 
 
@@ -107,4 +125,13 @@ __all__ = [
     "Ping",
     "Pong",
     "Close",
+    "Request",
+    "RequestError",
+    "BadRequest",
+    "RequestTooLarge",
+    "MultiDict",
+    "UploadedFile",
+    "StaticFiles",
+    "StaticResponse",
+    "serve_static",
 ]

@@ -10,7 +10,12 @@
     │   └── PayloadTooBig             a message exceeded max_message_size (1009)
     ├── HandshakeError                the opening handshake failed (status, reason)
     │   └── NegotiationError          an extension or subprotocol could not be agreed
-    └── InvalidState                  the API was used in a state that forbids it
+    ├── InvalidState                  the API was used in a state that forbids it
+    └── RequestError                  an HTTP request the app cannot use (status)
+        ├── BadRequest                ... malformed: JSON, form, body (400)
+        └── RequestTooLarge           ... body over max_body_size (413)
+
+The request errors live in :mod:`wsocket.request`.
 
 Errors caused by the peer carry the close code the connection is failed with
 (:attr:`ProtocolError.code`). Errors caused by the caller are raised at once

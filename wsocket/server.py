@@ -140,6 +140,34 @@ class _Input:
             self._take(65536)
 
 
+class _FileWrapper:
+    """``wsgi.file_wrapper``: lets the server send a file with ``sendfile()``."""
+
+    def __init__(self, filelike: Any, blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> Any:
+        read = self.filelike.read
+        while True:
+            data = read(self.blksize)
+            if not data:
+                return
+            yield data
+
+
+def _content_length(headers: List[Tuple[str, str]]) -> Optional[int]:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 class _Errors:
     """``wsgi.errors``: writes to the ``wsocket.server`` logger."""
 
@@ -305,6 +333,9 @@ class _Connection:
         if environ.get("HTTP_EXPECT", "").lower() == "100-continue":
             body._continue = b"HTTP/1.1 100 Continue\r\n\r\n"
         environ["wsgi.input"] = body
+        # The body reader returns b"" at its end, chunked or not.
+        environ["wsgi.input_terminated"] = True
+        environ["wsgi.file_wrapper"] = _FileWrapper
         if "HTTP_UPGRADE" in environ:
             environ["wsocket.take_over"] = self._take_over
         return environ, keep_alive, method == "HEAD"
@@ -397,6 +428,12 @@ class _Connection:
                 rest = ()
             if state["status"] is None:
                 raise RuntimeError("the WSGI application did not call start_response()")
+            if (
+                isinstance(result, _FileWrapper)
+                and not is_head
+                and self._sendfile(result, state["headers"], write)
+            ):
+                return keep_alive
             if isinstance(body, (list, tuple)) and len(body) <= 1 and not rest:
                 out_done[0] = True
                 write(body[0] if body else b"")
@@ -430,6 +467,28 @@ class _Connection:
             except _BadRequest:
                 return False
         return keep_alive
+
+    def _sendfile(
+        self,
+        wrapper: _FileWrapper,
+        headers: List[Tuple[str, str]],
+        write: Callable[[bytes], None],
+    ) -> bool:
+        """Send a whole file with ``sendfile()``; False to fall back to reads."""
+        length = _content_length(headers)
+        filelike = wrapper.filelike
+        try:
+            filelike.fileno()
+            offset = filelike.tell()
+        except (AttributeError, OSError, ValueError):
+            return False
+        if length is None:
+            return False
+        write(b"")  # the head, with the app's Content-Length
+        sent = self.sock.sendfile(filelike, offset, length) if length else 0
+        if sent != length:
+            raise OSError(f"sendfile sent {sent} of {length} bytes")
+        return True
 
     def _simple_response(
         self, status: int, text: str, keep_alive: bool = False

@@ -41,6 +41,7 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:
+    from .app import WSocketApp
     from .client import connect
     from .connection import WebSocket
     from .middleware import WebSocketMiddleware
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         RequestTooLarge,
         UploadedFile,
     )
+    from .responses import HTTPError, Response, abort, json_response
     from .server import WSGIServer, make_server, run
     from .static import StaticFiles, StaticResponse, serve_static
 
@@ -64,6 +66,11 @@ _LAZY = {
     "WSGIServer": "server",
     "make_server": "server",
     "run": "server",
+    "WSocketApp": "app",
+    "Response": "responses",
+    "HTTPError": "responses",
+    "abort": "responses",
+    "json_response": "responses",
     "Request": "request",
     "RequestError": "request",
     "BadRequest": "request",
@@ -125,6 +132,11 @@ __all__ = [
     "Ping",
     "Pong",
     "Close",
+    "WSocketApp",
+    "Response",
+    "HTTPError",
+    "abort",
+    "json_response",
     "Request",
     "RequestError",
     "BadRequest",

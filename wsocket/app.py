@@ -1,0 +1,1112 @@
+"""WSocketApp: a small WSGI framework with WebSocket routes.
+
+Usage::
+
+    from wsocket import WSocketApp
+
+    app = WSocketApp()
+
+    @app.route("/hello/<name>")
+    def hello(name):
+        return f"Hello, {name}!"
+
+    @app.websocket("/echo")
+    def echo(ws):
+        for message in ws:
+            ws.send(message)
+
+    app.run(port=8080)
+
+How a request is served:
+
+1. The path is looked up in the :class:`~wsocket.routing.Router` *before*
+   anything is answered, WebSocket upgrades included: an upgrade to an
+   unknown path gets a 404 and one with the wrong method a 405, never a
+   ``101 Switching Protocols`` followed by a close.
+2. An upgrade to a WebSocket-capable route goes to the
+   :class:`~wsocket.middleware.WebSocketMiddleware` built for that route when
+   it was registered (with the app's WebSocket options, overridden by the
+   route's), which performs the handshake and then calls the handler with the
+   open connection.
+3. Any other request calls the handler in the way its signature asked for
+   (see :meth:`WSocketApp.route`), and :func:`~wsocket.responses.to_wsgi`
+   turns what it returned into the response.
+4. An exception becomes a 500 page (with the traceback when ``debug`` is
+   on) and a log entry on the ``wsocket.app`` logger; an
+   :class:`~wsocket.responses.HTTPError` becomes its response. Either goes
+   through the error handler registered for its status, if any.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import sys
+import traceback
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+    Union,
+)
+
+from .exceptions import ConnectionClosed
+from .handshake import is_upgrade_request
+from .middleware import WebSocketMiddleware
+from .responses import (
+    DEFAULT_CONTENT_TYPE,
+    HTTPError,
+    Response,
+    StatusLike,
+    _body,
+    _chunk,
+    _close,
+    error_page,
+    header_list,
+    status_line,
+    to_wsgi,
+)
+from .routing import Router
+
+__all__ = ["WSocketApp", "Route", "EventHook", "calling_style"]
+
+logger = logging.getLogger("wsocket.app")
+
+Handler = Callable[..., Any]
+H = TypeVar("H", bound=Handler)
+
+# How a handler is called, decided once from its signature.
+WSGI = "wsgi"  # handler(environ, start_response, **params)
+REQUEST = "request"  # handler(request, **params)
+PARAMS = "params"  # handler(**params)
+SOCKET = "websocket"  # handler(ws, **params), for @app.websocket
+
+_HTTP_METHOD = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NOT_MERGED = frozenset(("content-type", "content-length"))
+
+
+def _websocket_option_names() -> Tuple[str, ...]:
+    params = inspect.signature(WebSocketMiddleware).parameters
+    return tuple(name for name in params if name != "app")
+
+
+def _check_options(options: Dict[str, Any], where: str) -> None:
+    known = _websocket_option_names()
+    for name in options:
+        if name not in known:
+            raise TypeError(
+                f"{where}: unknown WebSocket option {name!r}; the options are "
+                + ", ".join(known)
+            )
+
+
+def _route_path(environ: Dict[str, Any]) -> str:
+    """The request path as text.
+
+    PEP 3333 gives it as bytes decoded as Latin-1; URLs are UTF-8. Bytes that
+    are not UTF-8 become lone surrogates (as :func:`os.fsdecode` does), which
+    no route written as text matches.
+    """
+    path = str(environ.get("PATH_INFO") or "/")
+    if not path.isascii():
+        try:
+            path = path.encode("latin-1").decode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            pass  # the server gave text already
+    return path
+
+
+def _shown(path: str) -> str:
+    """``path`` fit for a page: undecodable bytes shown as U+FFFD."""
+    if path.isascii():
+        return path
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _is_request_annotation(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] == "Request"
+    return (
+        isinstance(annotation, type)
+        and annotation.__name__ == "Request"
+        and annotation.__module__.startswith("wsocket")
+    )
+
+
+def _signature(handler: Handler) -> Optional[inspect.Signature]:
+    try:
+        return inspect.signature(handler)
+    except (TypeError, ValueError):
+        return None  # a builtin without a signature: assume it fits
+
+
+def _positional(sig: Optional[inspect.Signature]) -> List[inspect.Parameter]:
+    if sig is None:
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p for p in sig.parameters.values() if p.kind in kinds]
+
+
+def calling_style(handler: Handler) -> str:
+    """Tell how ``handler`` wants to be called, from its signature.
+
+    Returns:
+        ``"wsgi"`` when its first parameter is named ``environ``;
+        ``"request"`` when it is named ``request`` or annotated ``Request``;
+        ``"params"`` otherwise (the handler takes path parameters only).
+    """
+    params = _positional(_signature(handler))
+    if params:
+        first = params[0]
+        if first.name == "environ":
+            return WSGI
+        if first.name == "request" or _is_request_annotation(first.annotation):
+            return REQUEST
+    return PARAMS
+
+
+def _describe(handler: Handler) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+def _check_binds(
+    handler: Handler, leading: int, names: Sequence[str], what: str, how: str
+) -> None:
+    sig = _signature(handler)
+    if sig is None:
+        return
+    try:
+        sig.bind(*([None] * leading), **dict.fromkeys(names))
+    except TypeError as exc:
+        raise TypeError(
+            f"{_describe(handler)}() cannot handle {what}: it is called as "
+            f"{how}, and {exc}"
+        ) from None
+
+
+def _call_form(style: str, names: Sequence[str]) -> str:
+    params = "".join(f", {name}=..." for name in names)
+    if style == WSGI:
+        return f"handler(environ, start_response{params})"
+    if style == REQUEST:
+        return f"handler(request{params})"
+    if style == SOCKET:
+        return f"handler(ws{params})"
+    return f"handler({params[2:]})"
+
+
+def _normalize_methods(
+    methods: Union[None, str, Iterable[str]],
+) -> Optional[FrozenSet[str]]:
+    if methods is None:
+        return frozenset(("GET",))
+    if isinstance(methods, str):
+        if methods == "*":
+            return None
+        methods = [methods]
+    result = frozenset(method.upper() for method in methods)
+    for method in result:
+        if not method or not set(method) <= _HTTP_METHOD:
+            raise ValueError(f"invalid HTTP method {method!r}")
+    if not result:
+        raise ValueError("methods must name at least one HTTP method, or be '*'")
+    return result
+
+
+_request_class: Any = None
+
+
+def _make_request(environ: Dict[str, Any]) -> Any:
+    global _request_class
+    if _request_class is None:
+        try:
+            from .request import Request
+        except ImportError as exc:
+            raise RuntimeError(
+                "a handler asked for a request object, but wsocket.request "
+                f"cannot be imported: {exc}"
+            ) from exc
+        _request_class = Request
+    return _request_class(environ)
+
+
+def _client_error(exc: Exception) -> Optional[HTTPError]:
+    """The HTTP error for a request the client must change (400, 413...)."""
+    module = sys.modules.get("wsocket.request")
+    request_error = getattr(module, "RequestError", None)
+    if request_error is None or not isinstance(exc, request_error):
+        return None
+    status = int(getattr(exc, "status", 400))
+    message = str(getattr(exc, "message", "")) or str(exc)
+    return HTTPError(status, error_page(status, message))
+
+
+class Route:
+    """A registered route. Read its attributes; do not change them.
+
+    Attributes:
+        pattern: the path pattern, e.g. ``"/users/<int:id>"``.
+        handler: the function called for it.
+        methods: the HTTP methods it answers, or ``None`` for any.
+        websocket: whether it answers WebSocket upgrades.
+        websocket_only: whether it answers only WebSocket upgrades (plain
+            HTTP gets 426 Upgrade Required).
+        style: how the handler is called: ``"wsgi"``, ``"request"``,
+            ``"params"`` or ``"websocket"``.
+        websocket_options: the options of its WebSocket handshake and
+            connection (the app's, overridden by the route's).
+        middleware: the :class:`~wsocket.middleware.WebSocketMiddleware`
+            that answers its upgrades, or ``None``.
+    """
+
+    __slots__ = (
+        "pattern",
+        "handler",
+        "methods",
+        "websocket",
+        "websocket_only",
+        "style",
+        "websocket_options",
+        "middleware",
+    )
+
+    def __init__(
+        self,
+        pattern: str,
+        handler: Handler,
+        methods: Optional[FrozenSet[str]],
+        websocket: bool,
+        websocket_only: bool,
+        style: str,
+        websocket_options: Dict[str, Any],
+    ) -> None:
+        self.pattern = pattern
+        self.handler = handler
+        self.methods = methods
+        self.websocket = websocket
+        self.websocket_only = websocket_only
+        self.style = style
+        self.websocket_options = websocket_options
+        self.middleware: Optional[WebSocketMiddleware] = None
+
+    def accepts(self, method: str) -> bool:
+        """Tell whether the route answers HTTP ``method``."""
+        return self.methods is None or method in self.methods
+
+    def __repr__(self) -> str:
+        methods = "*" if self.methods is None else ",".join(sorted(self.methods))
+        kind = " websocket" if self.websocket else ""
+        return f"<Route {methods} {self.pattern!r}{kind} -> {_describe(self.handler)}>"
+
+
+class EventHook:
+    """The callbacks of one WebSocket event, called in the order added.
+
+    ``app.onmessage += f`` adds ``f``, ``app.onmessage -= f`` removes it,
+    and ``app.onmessage = f`` replaces every callback with ``f``.
+    """
+
+    def __init__(self, name: str, handlers: Iterable[Handler] = ()) -> None:
+        self.name = name
+        self._handlers: List[Handler] = []
+        for handler in handlers:
+            self.add(handler)
+
+    def add(self, handler: Handler) -> None:
+        """Add a callback.
+
+        Raises:
+            TypeError: ``handler`` is not callable.
+        """
+        if not callable(handler):
+            raise TypeError(f"{self.name} callbacks must be callable, not {handler!r}")
+        self._handlers.append(handler)
+
+    def __iadd__(self, handler: Handler) -> EventHook:
+        self.add(handler)
+        return self
+
+    def __isub__(self, handler: Handler) -> EventHook:
+        self._handlers.remove(handler)
+        return self
+
+    def __call__(self, *args: Any) -> None:
+        """Call every callback with ``args``."""
+        for handler in list(self._handlers):
+            handler(*args)
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+    def __iter__(self) -> Iterator[Handler]:
+        return iter(list(self._handlers))
+
+    def __repr__(self) -> str:
+        return f"<EventHook {self.name} {self._handlers!r}>"
+
+
+class _StartResponse:
+    """The forgiving ``start_response`` given to WSGI-style handlers.
+
+    It accepts any status and header form :func:`~wsocket.responses.to_wsgi`
+    does, checks them at once (so that a mistake raises in the handler, at
+    the faulty line), and sends nothing until the handler's body is known,
+    unless the handler calls the ``write()`` it returned.
+    """
+
+    __slots__ = ("start_response", "status", "headers", "called", "sent", "_write")
+
+    def __init__(self, start_response: Callable[..., Any]) -> None:
+        self.start_response = start_response
+        self.status = "200 OK"
+        self.headers: List[Tuple[str, str]] = []
+        self.called = False
+        self.sent = False
+        self._write: Optional[Callable[[bytes], Any]] = None
+
+    def __call__(
+        self, status: StatusLike = 200, headers: Any = None, exc_info: Any = None
+    ) -> Callable[[Any], None]:
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.sent:
+            raise RuntimeError(
+                "start_response() called after the response started; pass "
+                "exc_info to report an error"
+            )
+        self.status = status_line(status)
+        self.headers = header_list(headers)
+        self.called = True
+        return self.write
+
+    def write(self, data: Any) -> None:
+        """Send ``data`` now, with the status and headers given so far."""
+        if self._write is None:
+            headers = list(self.headers)
+            code = int(self.status[:3])
+            if (
+                code >= 200
+                and code not in (204, 304)
+                and not any(name.lower() == "content-type" for name, _ in headers)
+            ):
+                headers.append(("Content-Type", DEFAULT_CONTENT_TYPE))
+            self._write = self.start_response(self.status, headers)
+            self.sent = True
+        assert self._write is not None
+        self._write(_chunk(data))
+
+
+class _SessionStart:
+    """``start_response`` for a WSGI-style handler during a WebSocket session.
+
+    The 101 is on the wire already: only the status matters, because the
+    middleware picks the close code from it (1008 for 4xx, 1011 for 5xx).
+    """
+
+    __slots__ = ("start_response",)
+
+    def __init__(self, start_response: Callable[..., Any]) -> None:
+        self.start_response = start_response
+
+    def __call__(
+        self, status: StatusLike = 200, headers: Any = None, exc_info: Any = None
+    ) -> Callable[[Any], None]:
+        try:
+            line = status_line(status)
+        except ValueError:
+            logger.exception("invalid status from a WebSocket handler")
+            line = "500 Internal Server Error"
+        self.start_response(line, [])
+        return _ignore
+
+
+def _ignore(data: Any) -> None:
+    return None
+
+
+def _lazy(result: Any) -> bool:
+    """Tell whether a WSGI handler's result may still call start_response."""
+    return not (
+        result is None
+        or isinstance(result, (list, tuple, str, bytes, bytearray, memoryview))
+        or isinstance(result, Response)
+        or hasattr(result, "read")
+    )
+
+
+class _ErrorHandler:
+    __slots__ = ("handler", "style", "error_arg")
+
+    def __init__(self, handler: Handler, style: str, error_arg: str) -> None:
+        self.handler = handler
+        self.style = style
+        # "keyword": error=..., "positional": handler(error), "": nothing.
+        self.error_arg = error_arg
+
+
+class WSocketApp:
+    """A WSGI application with HTTP and WebSocket routes.
+
+    A bare ``WSocketApp()`` is a WebSocket echo server: WebSocket requests
+    that match no route go to the event callbacks (:attr:`onconnect`,
+    :attr:`onmessage`, :attr:`onclose`), which echo messages back when none
+    is set.
+
+    Args:
+        debug: show tracebacks on 500 pages. Never in production: a
+            traceback tells an attacker about your code.
+        **websocket_options: options for every WebSocket route, the keyword
+            arguments of :class:`~wsocket.middleware.WebSocketMiddleware`
+            (``subprotocols``, ``origins``, ``check_origin``,
+            ``compression``, ``max_message_size``, ``ping_interval``,
+            ``ping_timeout``, ``close_timeout``). Routes may override them.
+
+    Raises:
+        TypeError: for an unknown option.
+        ValueError: for an invalid option value.
+    """
+
+    def __init__(self, debug: bool = False, **websocket_options: Any) -> None:
+        _check_options(websocket_options, "WSocketApp()")
+        self.debug = debug
+        #: The WebSocket options of the app, merged into each route's.
+        self.websocket_options: Dict[str, Any] = dict(websocket_options)
+        #: The router; add converters with ``app.router.add_converter()``.
+        self.router = Router()
+        #: The routes, in the order they were registered.
+        self.routes: List[Route] = []
+        self._error_handlers: Dict[int, _ErrorHandler] = {}
+        self._onconnect = EventHook("onconnect")
+        self._onmessage = EventHook("onmessage")
+        self._onclose = EventHook("onclose")
+        self._events = WebSocketMiddleware(self._events_session, **websocket_options)
+
+    def __repr__(self) -> str:
+        return f"<WSocketApp {len(self.routes)} routes>"
+
+    # -- registration -------------------------------------------------------------
+
+    def route(
+        self,
+        path: str,
+        methods: Union[None, str, Iterable[str]] = None,
+        *,
+        websocket: Optional[bool] = None,
+        **websocket_options: Any,
+    ) -> Callable[[H], H]:
+        """Register the decorated function as the handler of ``path``.
+
+        The handler's signature says how it is called:
+
+        - ``def h(environ, start_response, **params)`` (first parameter named
+          ``environ``): a WSGI application, with a forgiving
+          ``start_response`` (see :func:`~wsocket.responses.to_wsgi` for the
+          status and header forms it accepts);
+        - ``def h(request, **params)`` (first parameter named ``request`` or
+          annotated ``Request``): gets a :class:`wsocket.request.Request`;
+        - ``def h(**params)``, ``def h(name)``, ``def h()``: gets the path
+          parameters only.
+
+        The path parameters are also in ``environ["wsgiorg.routing_args"]``.
+        What the handler returns is the response (see
+        :func:`~wsocket.responses.to_wsgi`).
+
+        Args:
+            path: the path pattern (see :mod:`wsocket.routing`).
+            methods: the HTTP methods answered: ``None`` for ``GET`` (``HEAD``
+                and ``OPTIONS`` are answered automatically), a name, a list
+                of names, or ``"*"`` for any method.
+            websocket: answer WebSocket upgrades too: the handler then finds
+                the open connection in ``environ["wsgi.websocket"]`` (or
+                ``request.environ``). The default is ``True`` for handlers
+                that get the environ or a request, ``False`` for the others,
+                which could not reach the connection. A route that does not
+                answer upgrades serves them as plain HTTP requests.
+            **websocket_options: WebSocket options for this route, overriding
+                the app's (see :class:`WSocketApp`).
+
+        Returns:
+            A decorator that registers the function and returns it unchanged.
+
+        Raises:
+            ValueError: for an invalid pattern or method.
+            TypeError: for an unknown option, or a handler whose signature
+                cannot take the path parameters.
+        """
+
+        def decorator(handler: H) -> H:
+            self.add_route(
+                path, handler, methods, websocket=websocket, **websocket_options
+            )
+            return handler
+
+        return decorator
+
+    def add_route(
+        self,
+        path: str,
+        handler: Handler,
+        methods: Union[None, str, Iterable[str]] = None,
+        *,
+        websocket: Optional[bool] = None,
+        **websocket_options: Any,
+    ) -> Route:
+        """Register ``handler`` for ``path``; the same as :meth:`route`.
+
+        Returns:
+            The new route.
+
+        Raises:
+            ValueError: for an invalid pattern or method, or
+                ``websocket=True`` with a handler that takes path parameters
+                only.
+            TypeError: for an unknown option, or a handler whose signature
+                cannot take the path parameters.
+        """
+        if not callable(handler):
+            raise TypeError(f"the handler of {path!r} must be callable")
+        style = calling_style(handler)
+        if websocket is None:
+            websocket = style != PARAMS
+        elif websocket and style == PARAMS:
+            raise ValueError(
+                f"{_describe(handler)}() takes path parameters only, so it "
+                f"cannot reach the WebSocket of {path!r}: take environ or "
+                "request first, or register it with @app.websocket()"
+            )
+        return self._add(
+            path,
+            handler,
+            _normalize_methods(methods),
+            style,
+            websocket,
+            False,
+            websocket_options,
+        )
+
+    def websocket(self, path: str, **websocket_options: Any) -> Callable[[H], H]:
+        """Register the decorated function as the WebSocket handler of ``path``.
+
+        The handler is called as ``handler(ws, **params)`` with the open
+        :class:`~wsocket.connection.WebSocket`; the connection is closed
+        with 1000 when it returns, or 1011 if it raises. A plain HTTP
+        request to ``path`` gets ``426 Upgrade Required``.
+
+        Args:
+            path: the path pattern (see :mod:`wsocket.routing`).
+            **websocket_options: WebSocket options for this route
+                (``subprotocols``, ``max_message_size``, ``compression``,
+                ``origins``, ``ping_interval``...), overriding the app's.
+
+        Returns:
+            A decorator that registers the function and returns it unchanged.
+
+        Raises:
+            ValueError: for an invalid pattern or option value.
+            TypeError: for an unknown option, or a handler whose signature
+                cannot take the path parameters.
+        """
+
+        def decorator(handler: H) -> H:
+            self.add_websocket(path, handler, **websocket_options)
+            return handler
+
+        return decorator
+
+    def add_websocket(
+        self, path: str, handler: Handler, **websocket_options: Any
+    ) -> Route:
+        """Register ``handler`` for WebSockets on ``path``; see :meth:`websocket`.
+
+        Returns:
+            The new route.
+
+        Raises:
+            ValueError: for an invalid pattern or option value.
+            TypeError: for an unknown option, or a handler whose signature
+                cannot take the path parameters.
+        """
+        if not callable(handler):
+            raise TypeError(f"the handler of {path!r} must be callable")
+        return self._add(
+            path, handler, frozenset(("GET",)), SOCKET, True, True, websocket_options
+        )
+
+    def _add(
+        self,
+        path: str,
+        handler: Handler,
+        methods: Optional[FrozenSet[str]],
+        style: str,
+        websocket: bool,
+        websocket_only: bool,
+        websocket_options: Dict[str, Any],
+    ) -> Route:
+        _check_options(websocket_options, f"route {path!r}")
+        options = {**self.websocket_options, **websocket_options}
+        route = Route(path, handler, methods, websocket, websocket_only, style, options)
+        if websocket:
+            route.middleware = WebSocketMiddleware(
+                functools.partial(self._websocket_session, route), **options
+            )
+        rule = self.router.add(path, route)
+        leading = {WSGI: 2, REQUEST: 1, SOCKET: 1}.get(style, 0)
+        try:
+            _check_binds(
+                handler,
+                leading,
+                rule.names,
+                f"route {path!r}",
+                _call_form(style, rule.names),
+            )
+        except TypeError:
+            self.router.remove(rule)
+            raise
+        self.routes.append(route)
+        return route
+
+    def error(self, status: StatusLike) -> Callable[[H], H]:
+        """Register the decorated function as the page for error ``status``.
+
+        It is called for an :class:`~wsocket.responses.HTTPError` of that
+        status, whether the app raised it (404, 405, 426, 500 after an
+        exception) or a handler raised or returned it. It follows the
+        calling conventions of :meth:`route`, and gets the error as the
+        ``error`` argument when it has a parameter of that name (a handler
+        with one parameter, not ``environ`` or ``request``, gets it too).
+        What it returns is sent with the error's status, unless it chooses
+        one; the error's other headers (``Allow``, ``Upgrade``) are kept.
+        The error is also in ``environ["wsocket.error"]``.
+
+        Example::
+
+            @app.error(404)
+            def not_found(error):
+                return "<h1>Nothing here</h1>"
+
+        Returns:
+            A decorator that registers the function and returns it unchanged.
+
+        Raises:
+            ValueError: for an invalid status.
+            TypeError: for a handler whose signature does not fit.
+        """
+        code = int(status_line(status)[:3])
+
+        def decorator(handler: H) -> H:
+            style = calling_style(handler)
+            sig = _signature(handler)
+            names = sig.parameters if sig is not None else {}
+            takes_kwargs = any(
+                p.kind is inspect.Parameter.VAR_KEYWORD for p in names.values()
+            )
+            positional = _positional(sig)
+            if "error" in names or takes_kwargs:
+                error_arg = "keyword"
+            elif style == PARAMS and len(positional) == 1:
+                error_arg = "positional"
+            else:
+                error_arg = ""
+            leading = {WSGI: 2, REQUEST: 1}.get(style, 0)
+            if error_arg == "positional":
+                leading = 1
+            _check_binds(
+                handler,
+                leading,
+                ["error"] if error_arg == "keyword" else [],
+                f"error {code}",
+                "an error handler",
+            )
+            self._error_handlers[code] = _ErrorHandler(handler, style, error_arg)
+            return handler
+
+        return decorator
+
+    def static(self, prefix: str, directory: str) -> Route:
+        """Serve the files of ``directory`` under the URL ``prefix``.
+
+        ``app.static("/static", "public")`` serves ``public/css/site.css`` at
+        ``/static/css/site.css``, with content types, ``ETag`` and
+        ``Last-Modified`` validation, ranges and ``HEAD``; a path that leaves
+        the directory gets a 404 (see :mod:`wsocket.static`).
+
+        Returns:
+            The new route (``GET`` on ``prefix + "/*"``).
+        """
+        prefix = prefix.rstrip("/")
+        skip = len(prefix) + 1
+
+        def serve(environ: Dict[str, Any], start_response: Any) -> Any:
+            from .static import serve_static
+
+            response = serve_static(environ, directory, _route_path(environ)[skip:])
+            return response(environ, start_response)
+
+        serve.__qualname__ = serve.__name__ = f"static[{directory}]"
+        return self.add_route(prefix + "/*", serve, "GET", websocket=False)
+
+    # -- events -------------------------------------------------------------------
+
+    @property
+    def onconnect(self) -> EventHook:
+        """Called as ``f(ws)`` when a WebSocket that matched no route opens."""
+        return self._onconnect
+
+    @onconnect.setter
+    def onconnect(self, value: Union[EventHook, Handler, None]) -> None:
+        self._onconnect = self._hook("onconnect", value)
+
+    @property
+    def onmessage(self) -> EventHook:
+        """Called as ``f(message, ws)`` for each message of such a WebSocket."""
+        return self._onmessage
+
+    @onmessage.setter
+    def onmessage(self, value: Union[EventHook, Handler, None]) -> None:
+        self._onmessage = self._hook("onmessage", value)
+
+    @property
+    def onclose(self) -> EventHook:
+        """Called as ``f(ws)`` when such a WebSocket has closed."""
+        return self._onclose
+
+    @onclose.setter
+    def onclose(self, value: Union[EventHook, Handler, None]) -> None:
+        self._onclose = self._hook("onclose", value)
+
+    @staticmethod
+    def _hook(name: str, value: Union[EventHook, Handler, None]) -> EventHook:
+        if isinstance(value, EventHook):
+            return value
+        if value is None:
+            return EventHook(name)
+        return EventHook(name, [value])
+
+    def _events_enabled(self) -> bool:
+        return bool(
+            self._onconnect or self._onmessage or self._onclose or not self.routes
+        )
+
+    def _events_session(
+        self, environ: Dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        ws = environ["wsgi.websocket"]
+        onconnect, onmessage, onclose = self._onconnect, self._onmessage, self._onclose
+        if not (onconnect or onmessage or onclose):
+            try:
+                for message in ws:
+                    ws.send(message)
+            except ConnectionClosed:
+                pass
+            return []
+        try:
+            onconnect(ws)
+            for message in ws:
+                onmessage(message, ws)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception(
+                "error in a WebSocket event callback for %s",
+                _shown(_route_path(environ)),
+            )
+            ws.close(1011)
+            start_response("500 Internal Server Error", [])
+        finally:
+            try:
+                onclose(ws)
+            except Exception:
+                logger.exception("error in an onclose callback")
+        return []
+
+    # -- serving ------------------------------------------------------------------
+
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        server: str = "auto",
+        **options: Any,
+    ) -> None:
+        """Serve the app with :func:`wsocket.run` until Ctrl-C or SIGTERM.
+
+        Args:
+            host: address to bind.
+            port: port to bind; ``0`` picks a free one.
+            server: ``"auto"``, ``"gevent"`` or ``"threading"``.
+            **options: passed to :func:`wsocket.run` (``quiet``, ``grace``,
+                ``max_connections``...).
+        """
+        from .server import run
+
+        run(self, host, port, server, **options)
+
+    def __call__(
+        self, environ: Dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Serve one request (the WSGI entry point)."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = _route_path(environ)
+        session = "wsgi.websocket" in environ  # upgraded by an outer middleware
+        wants_ws = session or (method == "GET" and is_upgrade_request(environ))
+
+        fallback: Optional[Tuple[Route, Dict[str, Any]]] = None
+        allowed: Optional[Set[str]] = None
+        found: Optional[Tuple[Route, Dict[str, Any]]] = None
+        for rule, params in self.router.iter_matches(path):
+            route: Route = rule.target
+            if wants_ws:
+                if route.websocket and route.accepts("GET"):
+                    found = route, params
+                    break
+                if fallback is None and route.accepts("GET"):
+                    fallback = route, params
+            elif route.accepts(method):
+                found = route, params
+                break
+            elif method == "HEAD" and fallback is None and route.accepts("GET"):
+                fallback = route, params
+            if allowed is None:
+                allowed = set()
+            allowed.update(route.methods or ())
+        if found is None:
+            found = fallback
+        if found is None:
+            if wants_ws and allowed is None and self._events_enabled():
+                if session:
+                    return self._events_session(environ, start_response)
+                return self._events(environ, start_response)
+            return self._no_route(path, method, allowed, environ, start_response)
+
+        route, params = found
+        environ["wsgiorg.routing_args"] = ((), params)
+        if wants_ws and route.websocket:
+            if session:
+                return self._websocket_session(route, environ, start_response)
+            assert route.middleware is not None
+            return route.middleware(environ, start_response)
+        return self._serve(route, params, environ, start_response)
+
+    def _no_route(
+        self,
+        path: str,
+        method: str,
+        allowed: Optional[Set[str]],
+        environ: Dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
+        path = _shown(path)
+        if allowed is None:
+            error = HTTPError(404, error_page(404, f"No page or WebSocket at {path}."))
+            return self._error(error, environ, start_response)
+        if "GET" in allowed:
+            allowed.add("HEAD")
+        allowed.add("OPTIONS")
+        allow = ", ".join(sorted(allowed))
+        if method == "OPTIONS":
+            start_response("204 No Content", [("Allow", allow)])
+            return []
+        error = HTTPError(
+            405,
+            error_page(405, f"{method} is not allowed at {path}; allowed: {allow}."),
+            [("Allow", allow)],
+        )
+        return self._error(error, environ, start_response)
+
+    def _serve(
+        self,
+        route: Route,
+        params: Dict[str, Any],
+        environ: Dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
+        style = route.style
+        pending: Optional[_StartResponse] = None
+        try:
+            if style == WSGI:
+                pending = _StartResponse(start_response)
+                result = route.handler(environ, pending, **params)
+                return self._finish_wsgi(result, pending, environ, start_response)
+            if style == PARAMS:
+                result = route.handler(**params)
+            elif style == REQUEST:
+                result = route.handler(_make_request(environ), **params)
+            else:  # SOCKET: plain HTTP to a WebSocket-only route
+                raise HTTPError(
+                    426,
+                    error_page(426, "This URL only accepts WebSocket connections."),
+                    [("Upgrade", "websocket")],
+                )
+            return self._respond(result, environ, start_response, None)
+        except HTTPError as error:
+            if pending is not None and pending.sent:
+                raise
+            return self._error(error, environ, start_response)
+        except Exception as exc:
+            client_error = _client_error(exc)
+            if client_error is not None and not (pending is not None and pending.sent):
+                return self._error(client_error, environ, start_response)
+            if pending is not None and pending.sent:
+                logger.exception(
+                    "error in handler %s for %s after the response started; "
+                    "the response is cut short",
+                    _describe(route.handler),
+                    _shown(_route_path(environ)),
+                )
+                raise
+            logger.exception(
+                "error in handler %s for %s %s",
+                _describe(route.handler),
+                environ.get("REQUEST_METHOD", "GET"),
+                _shown(_route_path(environ)),
+            )
+            return self._internal_error(exc, environ, start_response)
+
+    def _finish_wsgi(
+        self,
+        result: Any,
+        pending: _StartResponse,
+        environ: Dict[str, Any],
+        start_response: Callable[..., Any],
+        error: Optional[HTTPError] = None,
+    ) -> Iterable[bytes]:
+        if not pending.called and not pending.sent and _lazy(result):
+            # A generator may call start_response when first advanced.
+            result = _body(result, environ)[0]
+        if pending.sent:
+            return _body(result, environ)[0]
+        if pending.called and not isinstance(result, Response):
+            result = Response(result, pending.status, pending.headers)
+        return self._respond(result, environ, start_response, error)
+
+    def _respond(
+        self,
+        result: Any,
+        environ: Dict[str, Any],
+        start_response: Callable[..., Any],
+        error: Optional[HTTPError],
+    ) -> Iterable[bytes]:
+        """Send a handler's result; ``error`` is set for an error handler's."""
+        if error is None:
+            if isinstance(result, HTTPError):
+                return self._error(result, environ, start_response)
+            return to_wsgi(result, environ, start_response)
+        if isinstance(result, Response):
+            status, headers, body = result.status, result.headers, result.body
+        else:
+            status, headers, body = error.status, [], result
+        if int(status[:3]) == error.status_code:
+            # Keep what the error says about the request (Allow, Upgrade).
+            present = {name.lower() for name, _ in headers}
+            headers = list(headers) + [
+                (name, value)
+                for name, value in error.headers
+                if name.lower() not in present and name.lower() not in _NOT_MERGED
+            ]
+        return to_wsgi(body, environ, start_response, status, headers)
+
+    def _internal_error(
+        self, exc: BaseException, environ: Dict[str, Any], start_response: Any
+    ) -> Iterable[bytes]:
+        formatted = traceback.format_exc()
+        detail = formatted if self.debug else ""
+        error = HTTPError(
+            500,
+            error_page(
+                500,
+                "The server met an unexpected error and could not answer.",
+                detail=detail,
+            ),
+            exception=exc,
+            traceback=formatted,
+        )
+        return self._error(error, environ, start_response)
+
+    def _error(
+        self, error: HTTPError, environ: Dict[str, Any], start_response: Any
+    ) -> Iterable[bytes]:
+        handler = self._error_handlers.get(error.status_code)
+        if handler is not None:
+            try:
+                return self._call_error_handler(handler, error, environ, start_response)
+            except Exception:
+                logger.exception(
+                    "error in the error handler %s for %s",
+                    _describe(handler.handler),
+                    error.status,
+                )
+        return to_wsgi(error, environ, start_response)
+
+    def _call_error_handler(
+        self,
+        handler: _ErrorHandler,
+        error: HTTPError,
+        environ: Dict[str, Any],
+        start_response: Any,
+    ) -> Iterable[bytes]:
+        environ["wsocket.error"] = error
+        kwargs = {"error": error} if handler.error_arg == "keyword" else {}
+        func = handler.handler
+        if handler.style == WSGI:
+            pending = _StartResponse(start_response)
+            result = func(environ, pending, **kwargs)
+            return self._finish_wsgi(result, pending, environ, start_response, error)
+        if handler.style == REQUEST:
+            result = func(_make_request(environ), **kwargs)
+        elif handler.error_arg == "positional":
+            result = func(error)
+        else:
+            result = func(**kwargs)
+        return self._respond(result, environ, start_response, error)
+
+    # -- WebSocket sessions -------------------------------------------------------
+
+    def _websocket_session(
+        self, route: Route, environ: Dict[str, Any], start_response: Any
+    ) -> Iterable[bytes]:
+        """Run a route's handler on an open WebSocket (the middleware's app)."""
+        ws = environ["wsgi.websocket"]
+        params = environ.get("wsgiorg.routing_args", ((), {}))[1]
+        try:
+            if route.style == SOCKET:
+                route.handler(ws, **params)
+                return []
+            if route.style == WSGI:
+                result = route.handler(environ, _SessionStart(start_response), **params)
+            else:
+                result = route.handler(_make_request(environ), **params)
+            if isinstance(result, Response):
+                start_response(result.status, [])
+            elif _lazy(result):
+                # A generator may run the whole session.
+                try:
+                    for _ in result:
+                        pass
+                finally:
+                    _close(result)
+        except ConnectionClosed:
+            pass  # the client went away: a normal end for a handler
+        except HTTPError as error:
+            start_response(error.status, [])
+        except Exception:
+            logger.exception(
+                "error in WebSocket handler %s for %s",
+                _describe(route.handler),
+                _shown(_route_path(environ)),
+            )
+            start_response("500 Internal Server Error", [])
+        return []

@@ -1,0 +1,408 @@
+"""URL routing: path patterns, converters, and the lookup that finds a rule.
+
+A pattern is a path made of segments separated by ``/``. Each segment is one
+of:
+
+- fixed text: ``/about``, ``/api/v1``;
+- a parameter: ``<name>`` (one segment), ``<int:id>``, ``<float:x>``, or
+  ``<path:rest>`` (the rest of the path, slashes included; it ends the
+  pattern);
+- text and parameters mixed within a segment: ``/<name>.json``, ``/v<int:n>``;
+- ``*`` as the last segment: a wildcard that matches every path under the
+  prefix, e.g. ``/files/*`` matches ``/files/``, ``/files/a`` and
+  ``/files/a/b`` (but not ``/files``).
+
+Strategy:
+
+1. Patterns without parameters go in a dict keyed by the path, so that
+   looking one up costs one dict access however many routes there are.
+2. The other patterns go in a tree of segments. A lookup walks down the
+   path's segments: at each node it follows the fixed-text child (a dict
+   access), then the parameter children in the order they were added, then a
+   ``path`` parameter that takes the rest. Nodes are shared between patterns
+   whose segments are alike, so a lookup visits about as many nodes as the
+   path has segments, not one per route.
+3. Wildcards hang on the node of their prefix. While walking, the tree notes
+   every wildcard it passes; after the full matches, these come out longest
+   prefix first.
+
+:meth:`Router.iter_matches` yields the candidates in that order: fixed
+paths, then patterns with parameters, then wildcards. The caller (the
+application) takes the first one that accepts the request's method, and
+knows from the others which methods the path allows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Pattern,
+    Tuple,
+)
+
+__all__ = ["Converter", "Rule", "Router", "DEFAULT_CONVERTERS"]
+
+
+class Converter(NamedTuple):
+    """How a path parameter is matched and turned into a Python value."""
+
+    regex: str
+    to_python: Callable[[str], Any]
+
+
+Converter.regex.__doc__ = (
+    "What the parameter's text must match (whole), without capturing groups."
+)
+Converter.to_python.__doc__ = (
+    "Turns the matched text into the value passed to the handler; raising "
+    ":class:`ValueError` means no match."
+)
+
+
+#: The converters every :class:`Router` starts with. ``str`` is the default
+#: (``<name>`` is ``<str:name>``): one non-empty segment. ``int`` and
+#: ``float`` take ASCII digits with an optional minus sign (``float`` also an
+#: optional fractional part). ``path`` takes the rest of the path.
+DEFAULT_CONVERTERS: Dict[str, Converter] = {
+    "str": Converter(r"[^/]+", str),
+    "int": Converter(r"-?[0-9]+", int),
+    "float": Converter(r"-?[0-9]+(?:\.[0-9]+)?", float),
+    "path": Converter(r".+", str),
+}
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_PARAM = re.compile(rf"<(?:({_NAME}):)?({_NAME})>")
+_PARAM_LOOSE = re.compile(r"<[^<>]*>")
+
+# A segment matcher returns the converted values of its parameters, or None.
+_Matcher = Callable[[str], Optional[Tuple[Any, ...]]]
+
+
+class Rule:
+    """One registered pattern and what it leads to.
+
+    Attributes:
+        pattern: the pattern as registered, e.g. ``"/users/<int:id>"``.
+        target: the object the router returns for it (the application
+            stores its route there).
+        names: the parameter names, in the order they appear.
+        wildcard: ``True`` for a pattern ending in ``/*``.
+    """
+
+    __slots__ = ("pattern", "target", "names", "wildcard", "_home")
+
+    def __init__(
+        self, pattern: str, target: Any, names: Tuple[str, ...], wildcard: bool
+    ) -> None:
+        self.pattern = pattern
+        self.target = target
+        self.names = names
+        self.wildcard = wildcard
+        # The list of the router that holds the rule, for Router.remove().
+        self._home: List[Any] = []
+
+    @property
+    def static(self) -> bool:
+        """True when the pattern has no parameter and no wildcard."""
+        return not self.names and not self.wildcard
+
+    def __repr__(self) -> str:
+        return f"<Rule {self.pattern!r} -> {self.target!r}>"
+
+
+class _Node:
+    """One level of the segment tree."""
+
+    __slots__ = ("fixed", "params", "rest", "rules", "wild")
+
+    def __init__(self) -> None:
+        self.fixed: Dict[str, _Node] = {}
+        # (key, matcher, child): key identifies the matcher so that patterns
+        # with the same kind of segment share the child.
+        self.params: List[Tuple[Tuple[Any, ...], _Matcher, _Node]] = []
+        # Rules whose last segment is a ``path`` parameter, with its converter.
+        self.rest: List[Tuple[Rule, Converter, Pattern[str]]] = []
+        self.rules: List[Rule] = []
+        self.wild: List[Rule] = []
+
+
+def _segment_matcher(converter: Converter) -> _Matcher:
+    regex = re.compile(converter.regex)
+    fullmatch = regex.fullmatch
+    to_python = converter.to_python
+
+    def match(segment: str) -> Optional[Tuple[Any, ...]]:
+        if fullmatch(segment) is None:
+            return None
+        try:
+            return (to_python(segment),)
+        except ValueError:
+            return None
+
+    return match
+
+
+def _mixed_matcher(regex: Pattern[str], converters: List[Converter]) -> _Matcher:
+    fullmatch = regex.fullmatch
+
+    def match(segment: str) -> Optional[Tuple[Any, ...]]:
+        found = fullmatch(segment)
+        if found is None:
+            return None
+        try:
+            return tuple(
+                conv.to_python(text) for conv, text in zip(converters, found.groups())
+            )
+        except ValueError:
+            return None
+
+    return match
+
+
+class Router:
+    """Map URL paths to targets through patterns with parameters.
+
+    Example::
+
+        router = Router()
+        router.add("/users/<int:id>", "user")
+        rule, params = router.match("/users/42")   # params == {"id": 42}
+    """
+
+    def __init__(self) -> None:
+        self.converters: Dict[str, Converter] = dict(DEFAULT_CONVERTERS)
+        self.rules: List[Rule] = []
+        self._static: Dict[str, List[Rule]] = {}
+        self._root = _Node()
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def add_converter(
+        self, name: str, regex: str, to_python: Callable[[str], Any] = str
+    ) -> None:
+        """Register a converter for ``<name:param>`` in patterns added later.
+
+        Args:
+            name: the converter's name, a Python identifier.
+            regex: what a parameter's text must match, within one segment,
+                without capturing groups (use ``(?:...)``).
+            to_python: turns the text into the value given to handlers;
+                raising :class:`ValueError` makes the pattern not match.
+
+        Raises:
+            ValueError: for a bad name or a regex with capturing groups.
+        """
+        if re.fullmatch(_NAME, name) is None:
+            raise ValueError(f"converter name {name!r} must be a Python identifier")
+        if re.compile(regex).groups:
+            raise ValueError(
+                f"the regex of converter {name!r} has capturing groups; "
+                "write (?:...) instead of (...)"
+            )
+        self.converters[name] = Converter(regex, to_python)
+
+    def _converter(self, name: Optional[str], pattern: str) -> Converter:
+        conv = self.converters.get(name or "str")
+        if conv is None:
+            known = ", ".join(sorted(self.converters))
+            raise ValueError(
+                f"unknown converter {name!r} in route {pattern!r}: use one of "
+                f"{known}, or register it first with "
+                f"router.add_converter({name!r}, regex, to_python)"
+            )
+        return conv
+
+    def add(self, pattern: str, target: Any) -> Rule:
+        """Add a pattern; lookups then return ``target`` for matching paths.
+
+        A pattern added twice is kept twice: both are candidates, in the
+        order they were added.
+
+        Args:
+            pattern: the path pattern (see the module documentation).
+            target: any object, returned in the :class:`Rule` of a match.
+
+        Returns:
+            The new rule.
+
+        Raises:
+            ValueError: for a pattern that does not start with ``/``, an
+                unknown converter, a malformed or repeated parameter, a
+                ``path`` parameter or ``*`` that is not last.
+        """
+        if not isinstance(pattern, str) or not pattern.startswith("/"):
+            raise ValueError(f"route {pattern!r} must be a string starting with '/'")
+        segments = pattern[1:].split("/")
+        wildcard = segments[-1] == "*"
+        if wildcard:
+            segments.pop()
+        for segment in segments:
+            if "*" in segment:
+                raise ValueError(
+                    f"route {pattern!r}: '*' is only allowed as the last "
+                    "segment, as in '/files/*'"
+                )
+            leftover = _PARAM.sub("", segment)
+            if "<" in leftover or ">" in leftover:
+                bad = _PARAM_LOOSE.search(segment)
+                shown = bad.group(0) if bad else segment
+                raise ValueError(
+                    f"route {pattern!r}: malformed parameter {shown!r}; write "
+                    "<name> or <converter:name> with Python identifiers"
+                )
+        if not wildcard and "<" not in pattern:
+            rule = Rule(pattern, target, (), False)
+            rule._home = self._static.setdefault(pattern, [])
+            rule._home.append(rule)
+            self.rules.append(rule)
+            return rule
+
+        names: List[str] = []
+        node = self._root
+        for index, segment in enumerate(segments):
+            params = list(_PARAM.finditer(segment))
+            if not params:
+                node = node.fixed.setdefault(segment, _Node())
+                continue
+            for found in params:
+                name = found.group(2)
+                if name in names:
+                    raise ValueError(f"route {pattern!r}: parameter {name!r} repeated")
+                names.append(name)
+            whole = len(params) == 1 and params[0].group(0) == segment
+            if any(found.group(1) == "path" for found in params):
+                if not whole:
+                    raise ValueError(
+                        f"route {pattern!r}: a <path:...> parameter takes a "
+                        "whole segment"
+                    )
+                if index != len(segments) - 1 or wildcard:
+                    raise ValueError(
+                        f"route {pattern!r}: a <path:...> parameter takes the "
+                        "rest of the path, so it must be last"
+                    )
+                conv = self._converter("path", pattern)
+                rule = Rule(pattern, target, tuple(names), False)
+                entry = (rule, conv, re.compile(conv.regex))
+                node.rest.append(entry)
+                rule._home = node.rest
+                self.rules.append(rule)
+                return rule
+            converters = [self._converter(f.group(1), pattern) for f in params]
+            # Segments alike (same text, same converters) share one child.
+            key: Tuple[Any, ...] = (
+                _PARAM.sub(lambda f: "<" + (f.group(1) or "str") + ">", segment),
+                *map(id, converters),
+            )
+            if whole:
+                matcher = _segment_matcher(converters[0])
+            else:
+                parts: List[str] = []
+                end = 0
+                for found, conv in zip(params, converters):
+                    parts.append(re.escape(segment[end : found.start()]))
+                    parts.append(f"((?:{conv.regex}))")
+                    end = found.end()
+                parts.append(re.escape(segment[end:]))
+                matcher = _mixed_matcher(re.compile("".join(parts)), converters)
+            for existing_key, _, child in node.params:
+                if existing_key == key:
+                    node = child
+                    break
+            else:
+                child = _Node()
+                node.params.append((key, matcher, child))
+                node = child
+        rule = Rule(pattern, target, tuple(names), wildcard)
+        rule._home = node.wild if wildcard else node.rules
+        rule._home.append(rule)
+        self.rules.append(rule)
+        return rule
+
+    def remove(self, rule: Rule) -> None:
+        """Remove a rule that :meth:`add` returned.
+
+        Raises:
+            ValueError: the rule is not in this router.
+        """
+        self.rules.remove(rule)
+        home = rule._home
+        for index, item in enumerate(home):
+            if item is rule or (isinstance(item, tuple) and item[0] is rule):
+                del home[index]
+                break
+
+    def match(self, path: str) -> Optional[Tuple[Rule, Dict[str, Any]]]:
+        """Return the best rule for ``path`` and its parameters, or ``None``."""
+        for found in self.iter_matches(path):
+            return found
+        return None
+
+    def iter_matches(self, path: str) -> Iterator[Tuple[Rule, Dict[str, Any]]]:
+        """Yield every rule matching ``path`` with its parameters, best first.
+
+        The order: fixed paths; then patterns with parameters (at each
+        segment, fixed text before parameters, parameters in the order they
+        were added, a ``path`` parameter last); then wildcards, longest
+        prefix first. Rules of equal rank come in the order they were added.
+
+        Args:
+            path: the decoded request path, starting with ``/``.
+        """
+        static = self._static.get(path)
+        if static is not None:
+            for rule in static:
+                yield rule, {}
+        if not path.startswith("/"):
+            return
+        segments = path[1:].split("/")
+        wild: List[Tuple[int, Rule, Tuple[Any, ...]]] = []
+        for rule, values in _walk(self._root, segments, 0, (), wild):
+            yield rule, dict(zip(rule.names, values))
+        # Deepest first; sorted() is stable, so registration order is kept.
+        wild.sort(key=lambda item: -item[0])
+        for _, rule, values in wild:
+            yield rule, dict(zip(rule.names, values))
+
+
+def _walk(
+    node: _Node,
+    segments: List[str],
+    index: int,
+    values: Tuple[Any, ...],
+    wild: List[Tuple[int, Rule, Tuple[Any, ...]]],
+) -> Iterator[Tuple[Rule, Tuple[Any, ...]]]:
+    """Yield the full matches under ``node``; collect wildcards in ``wild``."""
+    if index == len(segments):
+        for rule in node.rules:
+            yield rule, values
+        return
+    # A wildcard needs at least one more segment, possibly empty ("/files/").
+    for rule in node.wild:
+        wild.append((index, rule, values))
+    segment = segments[index]
+    child = node.fixed.get(segment)
+    if child is not None:
+        yield from _walk(child, segments, index + 1, values, wild)
+    for _, matcher, child in node.params:
+        got = matcher(segment)
+        if got is not None:
+            yield from _walk(child, segments, index + 1, values + got, wild)
+    if node.rest:
+        rest = "/".join(segments[index:])
+        for rule, conv, regex in node.rest:
+            if regex.fullmatch(rest) is None:
+                continue
+            try:
+                value = conv.to_python(rest)
+            except ValueError:
+                continue
+            yield rule, values + (value,)

@@ -40,7 +40,12 @@ python3 compare.py --python "$venv/bin/python" \
     --server "wsocket/gevent={python} $root/examples/echo.py --port {port} --server gevent" \
     --server "wsocket/threading={python} $root/examples/echo.py --port {port} --server threading" \
     --server "wsocket/gunicorn-gevent={venv}/gunicorn -k gevent -w 1 -b 127.0.0.1:{port} --no-control-socket --chdir $root/examples echo:app" \
-    --http-server "wsocket-app/gevent={python} $here/http_hello.py {port} wsocket-gevent" \
-    --http-server "wsocket-app/threading={python} $here/http_hello.py {port} wsocket-threading" \
+    --http-server "wsocketapp+nodelay={python} $here/http_hello.py {port} pywsgi-nodelay wsocketapp" \
+    --http-server "run-gevent/bare={python} $here/http_hello.py {port} wsocket-gevent bare" \
+    --http-server "run-gevent/wsocketapp={python} $here/http_hello.py {port} wsocket-gevent wsocketapp" \
+    --http-server "run-gevent/bottle={python} $here/http_hello.py {port} wsocket-gevent bottle" \
+    --http-server "run-threading/bare={python} $here/http_hello.py {port} wsocket-threading bare" \
+    --http-server "run-threading/wsocketapp={python} $here/http_hello.py {port} wsocket-threading wsocketapp" \
+    --http-server "run-threading/bottle={python} $here/http_hello.py {port} wsocket-threading bottle" \
     "$@"
 echo "report: $here/results/$stamp.md"

@@ -87,6 +87,10 @@ class WebSocket:
         close_socket: close ``sock`` when the connection ends (set to
             ``False`` when a server owns the socket and closes it itself).
         extra: bytes already read past the handshake, fed to the protocol.
+        idle_timeout: close the connection with 1001 ("idle timeout") when no
+            message arrived for this many seconds while someone waits in
+            :meth:`receive`; ``None`` (the default) never does. Pings and
+            pongs do not count as messages.
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class WebSocket:
         read_size: int = 65536,
         close_socket: bool = True,
         extra: bytes = b"",
+        idle_timeout: Optional[float] = None,
     ) -> None:
         if ping_interval is not None and ping_interval <= 0:
             raise ValueError(
@@ -113,6 +118,8 @@ class WebSocket:
             )
         if close_timeout < 0:
             raise ValueError("close_timeout must be zero or more seconds")
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be a positive number of seconds or None")
         self.sock = sock
         self.protocol = protocol
         #: The WSGI environ of the upgrade request (server side), else ``{}``.
@@ -122,6 +129,7 @@ class WebSocket:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval
         self.close_timeout = close_timeout
+        self.idle_timeout = idle_timeout
         self.read_size = read_size
         self.close_socket = close_socket
         self.logger = logging.getLogger(
@@ -137,7 +145,9 @@ class WebSocket:
         self._messages: Deque[Data] = deque()
         self._socket_closed = False
         self._eof_deadline: Optional[float] = None
+        self._closing_deadline: Optional[float] = None
         self._last_rx = _monotonic()
+        self._last_message = self._last_rx
         if extra:
             self._feed(extra)
         if ping_interval is not None:
@@ -209,17 +219,50 @@ class WebSocket:
                 if self._socket_closed or self.protocol.eof_rcvd:
                     self._finish()
                     return None
-                if self.protocol.state is _CLOSED and not self._wait_eof():
+                state = self.protocol.state
+                if state is _CLOSED and not self._wait_eof():
                     return None
-                if deadline is not None:
-                    remaining = deadline - _monotonic()
-                    if remaining <= 0 or not self._prim.wait_readable(
-                        self.sock, remaining
-                    ):
-                        raise TimeoutError("timed out waiting for a message")
+                wait = self._wait_limit(deadline, state)
+                if wait is not None and (
+                    wait <= 0 or not self._prim.wait_readable(self.sock, wait)
+                ):
+                    self._on_wait_expired(deadline)
+                    continue
                 self._read_once()
         finally:
             self._read_lock.release()
+
+    def _wait_limit(self, deadline: Optional[float], state: State) -> Optional[float]:
+        """Seconds receive() may wait for input now, or None for no limit."""
+        limits = []
+        if deadline is not None:
+            limits.append(deadline)
+        if state is _OPEN:
+            if self.idle_timeout is not None:
+                limits.append(self._last_message + self.idle_timeout)
+        elif self._closing_deadline is not None:
+            limits.append(self._closing_deadline)
+        if not limits:
+            return None
+        return min(limits) - _monotonic()
+
+    def _on_wait_expired(self, deadline: Optional[float]) -> None:
+        """A wait in receive() ran out: say which limit, or act on it."""
+        now = _monotonic()
+        state = self.protocol.state
+        if state is not _OPEN:
+            if self._closing_deadline is not None and now >= self._closing_deadline:
+                self._finish()  # the peer never answered our Close
+                return
+        elif (
+            self.idle_timeout is not None
+            and now >= self._last_message + self.idle_timeout
+        ):
+            self.logger.info("closing a WebSocket idle for %.3gs", self.idle_timeout)
+            self.start_close(1001, "idle timeout")
+            return
+        if deadline is not None and now >= deadline:
+            raise TimeoutError("timed out waiting for a message")
 
     def _wait_eof(self) -> bool:
         """Once the protocol is closed, wait for the peer to close TCP.
@@ -272,6 +315,7 @@ class WebSocket:
                 cls = type(event)
                 if cls is TextMessage or cls is BinaryMessage:
                     messages.append(event.data)  # type: ignore[attr-defined]
+                    self._last_message = self._last_rx
                 elif cls is Close:
                     self.logger.debug("< close %s", event)
                 elif cls is Ping or cls is Pong:
@@ -479,6 +523,7 @@ class WebSocket:
         with self._proto_lock:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
+                self._closing_deadline = _monotonic() + self.close_timeout
         self._flush(blocking=True)
 
     def abort(self) -> None:

@@ -133,6 +133,14 @@ class WebSocketMiddleware:
         ping_timeout: seconds to wait for the client after a ping before
             closing with 1011.
         close_timeout: seconds to wait for the closing handshake.
+        idle_timeout: close a WebSocket with 1001 when no message arrived for
+            this many seconds while the handler waits in ``receive()``;
+            ``None`` (the default) never does.
+
+    The time a client may take to send its handshake request is the
+    server's to bound, since the server reads the request: ``timeout`` of
+    :class:`~wsocket.server.WSGIServer`, ``--timeout``/``--keep-alive`` of
+    gunicorn.
     """
 
     def __init__(
@@ -147,6 +155,7 @@ class WebSocketMiddleware:
         ping_interval: Optional[float] = None,
         ping_timeout: Optional[float] = None,
         close_timeout: float = 10.0,
+        idle_timeout: Optional[float] = None,
     ) -> None:
         if not callable(app):
             raise TypeError("WebSocketMiddleware(app): app must be a WSGI callable")
@@ -163,6 +172,9 @@ class WebSocketMiddleware:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be a positive number of seconds or None")
+        self.idle_timeout = idle_timeout
 
     def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
         if not is_upgrade_request(environ) or "wsgi.websocket" in environ:
@@ -204,6 +216,7 @@ class WebSocketMiddleware:
             close_timeout=self.close_timeout,
             close_socket=adapter.close_socket,
             extra=extra,
+            idle_timeout=self.idle_timeout,
         )
         environ["wsgi.websocket"] = ws
         environ["wsgi.websocket_version"] = "13"

@@ -119,7 +119,9 @@ class WebSocket:
         if close_timeout < 0:
             raise ValueError("close_timeout must be zero or more seconds")
         if idle_timeout is not None and idle_timeout <= 0:
-            raise ValueError("idle_timeout must be a positive number of seconds or None")
+            raise ValueError(
+                "idle_timeout must be a positive number of seconds, or None"
+            )
         self.sock = sock
         self.protocol = protocol
         #: The WSGI environ of the upgrade request (server side), else ``{}``.

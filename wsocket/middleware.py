@@ -173,7 +173,9 @@ class WebSocketMiddleware:
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
         if idle_timeout is not None and idle_timeout <= 0:
-            raise ValueError("idle_timeout must be a positive number of seconds or None")
+            raise ValueError(
+                "idle_timeout must be a positive number of seconds, or None"
+            )
         self.idle_timeout = idle_timeout
 
     def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:

@@ -574,6 +574,14 @@ class WebSocket:
     # -- keepalive -------------------------------------------------------------
 
     def _keepalive(self) -> None:
+        try:
+            self._keepalive_loop()
+        except (OSError, ValueError, ConnectionClosed):
+            # The socket was closed under the task (a poll on a closed
+            # descriptor, a write to a dropped peer): nothing left to keep.
+            pass
+
+    def _keepalive_loop(self) -> None:
         assert self.ping_interval is not None and self.ping_timeout is not None
         interval = self.ping_interval
         timeout = self.ping_timeout

@@ -27,6 +27,8 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/pip" install -q --upgrade pip
 fi
 "$venv/bin/pip" install -q -r "$work/requirements-peers.txt"
+# gunicorn's gevent worker imports packaging, which the peers do not pull in.
+"$venv/bin/pip" install -q packaging
 WSOCKET_BUILD_EXTENSION=1 "$venv/bin/pip" install -q "$root"
 if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq wrk

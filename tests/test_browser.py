@@ -1,0 +1,189 @@
+"""The echo example in a real browser: headless Chromium, driven over the
+DevTools protocol with wsocket's own client."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Dict, Optional
+
+import pytest
+from integration.harness import ROOT, ServerProcess, free_port, wait_for
+
+import wsocket
+
+pytestmark = pytest.mark.timeout(120)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ECHO = os.path.join(ROOT, "examples", "echo.py")
+
+
+class DevTools:
+    """A minimal DevTools-protocol session over a wsocket client."""
+
+    def __init__(self, url: str) -> None:
+        self.ws = wsocket.connect(url, compression=None, max_message_size=None)
+        self.ids = itertools.count(1)
+        self.session: Optional[str] = None
+
+    def call(self, method: str, timeout: float = 30, **params: Any) -> Dict[str, Any]:
+        ident = next(self.ids)
+        message: Dict[str, Any] = {"id": ident, "method": method, "params": params}
+        if self.session is not None:
+            message["sessionId"] = self.session
+        self.ws.send(json.dumps(message))
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no answer to {method}"
+            reply = json.loads(self.ws.receive(timeout=remaining))
+            if reply.get("id") == ident:
+                assert "error" not in reply, reply
+                return dict(reply["result"])
+
+    def open_page(self, url: str) -> None:
+        target = self.call("Target.createTarget", url=url)["targetId"]
+        self.session = self.call(
+            "Target.attachToTarget", targetId=target, flatten=True
+        )["sessionId"]
+
+    def evaluate(self, expression: str, timeout: float = 30) -> Any:
+        result = self.call(
+            "Runtime.evaluate",
+            timeout=timeout,
+            expression=expression,
+            awaitPromise=True,
+            returnByValue=True,
+        )
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs it with apt")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    profile = tmp_path / "profile"
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    active = profile / "DevToolsActivePort"
+    try:
+        assert wait_for(
+            lambda: active.exists() and len(active.read_text().split()) == 2, 30
+        ), "chromium did not open its DevTools port"
+        port, path = active.read_text().split()
+        tools = DevTools(f"ws://127.0.0.1:{port}{path}")
+        yield tools
+        tools.close()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def serve_echo(mode: str) -> ServerProcess:
+    port = free_port()
+    return ServerProcess(
+        [sys.executable, ECHO, "--port", str(port), "--server", mode], port
+    )
+
+
+WAIT_FOR_LOG = """
+new Promise((resolve, reject) => {
+  const started = Date.now();
+  const poll = setInterval(() => {
+    const text = document.getElementById("log").textContent;
+    if (text.includes(%s)) { clearInterval(poll); resolve(text); }
+    else if (Date.now() - started > 15000) { clearInterval(poll); reject(text); }
+  }, 20);
+})
+"""
+
+
+@pytest.mark.parametrize("mode", ["threading", "gevent"])
+def test_echo_page_in_chromium(browser, mode):
+    if mode == "gevent":
+        pytest.importorskip("gevent")
+    with serve_echo(mode) as server:
+        browser.open_page(f"http://127.0.0.1:{server.port}/")
+        assert "open" in browser.evaluate(WAIT_FOR_LOG % json.dumps("open"))
+        browser.evaluate(
+            'document.getElementById("m").value = "Hello from Chromium ✓";'
+            'document.getElementById("f").requestSubmit(); true'
+        )
+        log = browser.evaluate(WAIT_FOR_LOG % json.dumps("< Hello from Chromium ✓"))
+        assert "> Hello from Chromium ✓" in log
+        # SIGTERM: the page hears 1001 (going away).
+        server.signal(signal.SIGTERM)
+        log = browser.evaluate(WAIT_FOR_LOG % json.dumps("closed"))
+        assert "closed 1001" in log
+        assert server.wait(15) == 0
+
+
+def test_chromium_compression_and_large_messages(browser):
+    with serve_echo("threading") as server:
+        browser.open_page(f"http://127.0.0.1:{server.port}/")
+        result = browser.evaluate(
+            """
+new Promise((resolve, reject) => {
+  const ws = new WebSocket("ws://127.0.0.1:PORT/echo");
+  ws.binaryType = "arraybuffer";
+  const big = "x".repeat(3 * 1024 * 1024);
+  const bytes = new Uint8Array(70000).map((_, i) => i % 251);
+  const got = [];
+  ws.onopen = () => { ws.send(big); ws.send(bytes); };
+  ws.onmessage = (event) => {
+    got.push(event.data);
+    if (got.length === 2) {
+      const back = new Uint8Array(got[1]);
+      resolve({
+        extensions: ws.extensions,
+        text_ok: got[0] === big,
+        binary_ok: back.length === bytes.length && back.every((v, i) => v === bytes[i]),
+      });
+      ws.close(1000);
+    }
+  };
+  ws.onerror = () => reject("error");
+  setTimeout(() => reject("timeout"), 20000);
+})
+""".replace("PORT", str(server.port))
+        )
+        # Chromium offers permessage-deflate and the echo app accepts it.
+        assert result["extensions"].startswith("permessage-deflate"), result
+        assert result["text_ok"] and result["binary_ok"], result

@@ -33,6 +33,7 @@ Any other request goes to the wrapped app untouched.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import weakref
 from typing import (
@@ -177,6 +178,10 @@ class WebSocketMiddleware:
                 "idle_timeout must be a positive number of seconds, or None"
             )
         self.idle_timeout = idle_timeout
+        if "gunicorn" in sys.modules:
+            from .servers.gunicorn import warn_at_load
+
+            warn_at_load()
 
     def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
         if not is_upgrade_request(environ) or "wsgi.websocket" in environ:

@@ -105,6 +105,18 @@ def test_warning_names_worker_and_remedy(gunicorn, kind, expected):
     assert server.log().count(WARNING) == 1
 
 
+@pytest.mark.parametrize("kind", ["sync", "gthread"])
+def test_warning_at_startup_before_any_websocket(kind):
+    """The warning is in the log as soon as the worker loaded the app."""
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    with ServerProcess(gunicorn_argv(*OPTIONS[kind])(port), port) as server:
+        assert wait_for(lambda: WARNING in server.log(), 10), server.log()
+        assert http_get(server) == (200, b"Hello, World!")
+        echo_once(server)
+        assert server.log().count(WARNING) == 1
+
+
 @pytest.mark.parametrize("kind", ["gevent", "gevent_pywsgi"])
 def test_no_warning_for_gevent_workers(gunicorn, kind):
     server = gunicorn(kind)

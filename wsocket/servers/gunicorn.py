@@ -21,9 +21,9 @@ Which worker (``-k``) to pick:
   worker whose request outlives ``--timeout`` (30 s by default), which cuts
   the WebSocket. Usable only for short sessions and tests.
 
-The adapter logs a warning, once per worker process, at the first upgrade it
-serves on ``sync`` or ``gthread``, naming the worker, its ``--timeout`` or
-``--threads`` and what to run instead.
+On ``sync`` or ``gthread``, a warning is logged once per process when the
+app is loaded (:func:`warn_at_load`), or else at the first upgrade, naming
+the worker, its ``--timeout`` or ``--threads`` and what to run instead.
 
 Optionally, ``-k wsocket.servers.gunicorn.GeventWorker`` or
 ``-k wsocket.servers.gunicorn.ThreadWorker`` (gunicorn's ``gevent`` and
@@ -58,7 +58,9 @@ import functools
 import io
 import logging
 import os
+import sys
 import threading
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..concurrency import is_gevent_socket, primitives_for
@@ -69,6 +71,7 @@ __all__ = [
     "GunicornAdapter",
     "worker_kind",
     "worker_advice",
+    "warn_at_load",
     "close_open_websockets",
     "GeventWorker",
     "ThreadWorker",
@@ -164,6 +167,43 @@ def _warn_once(kind: str, cfg: Any) -> None:
     # log, where someone running gunicorn looks.
     target = logger if logger.hasHandlers() else logging.getLogger("gunicorn.error")
     target.warning("%s", advice)
+
+
+#: gunicorn worker classes by the kinds :func:`worker_advice` knows, most
+#: specific first (gevent_pywsgi's class derives from gevent's).
+_KIND_BY_CLASS = (
+    ("GeventPyWSGIWorker", "gevent_pywsgi"),
+    ("GeventWorker", "gevent"),
+    ("ThreadWorker", "gthread"),
+    ("SyncWorker", "sync"),
+)
+
+
+def warn_at_load() -> None:
+    """Warn, as gunicorn loads the app, about a worker kind unfit for WebSockets.
+
+    :class:`~wsocket.middleware.WebSocketMiddleware` calls it when it is
+    created in a process that imported gunicorn. The worker (or, with
+    ``--preload``, the arbiter) loading the app is up the call stack; its
+    settings name the worker class, ``--timeout`` and ``--threads``. Nothing
+    is logged for the gevent workers, or when no gunicorn object is found.
+    """
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        cfg = getattr(owner, "cfg", None)
+        if cfg is not None and type(owner).__module__.startswith("gunicorn"):
+            try:
+                worker_class = cfg.worker_class
+            except Exception:  # an unimportable worker class: gunicorn says so
+                return
+            names = {cls.__name__ for cls in getattr(worker_class, "__mro__", ())}
+            for name, kind in _KIND_BY_CLASS:
+                if name in names:
+                    _warn_once(kind, cfg)
+                    return
+            return
+        frame = frame.f_back
 
 
 def _response(start_response: Callable[..., Any]) -> Any:

@@ -15,7 +15,9 @@
         ├── BadRequest                ... malformed: JSON, form, body (400)
         └── RequestTooLarge           ... body over max_body_size (413)
 
-The request errors live in :mod:`wsocket.request`.
+The request errors live in :mod:`wsocket.request`. HTTP answers a handler
+raises, :class:`wsocket.responses.HTTPError` and :func:`wsocket.abort`, are
+responses rather than failures and stand outside this tree.
 
 Errors caused by the peer carry the close code the connection is failed with
 (:attr:`ProtocolError.code`). Errors caused by the caller are raised at once

@@ -32,7 +32,13 @@ class DevTools:
         self.ids = itertools.count(1)
         self.session: Optional[str] = None
 
-    def call(self, method: str, timeout: float = 30, **params: Any) -> Dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        timeout: float = 30,
+        allow_error: bool = False,
+        **params: Any,
+    ) -> Dict[str, Any]:
         ident = next(self.ids)
         message: Dict[str, Any] = {"id": ident, "method": method, "params": params}
         if self.session is not None:
@@ -44,6 +50,8 @@ class DevTools:
             assert remaining > 0, f"no answer to {method}"
             reply = json.loads(self.ws.receive(timeout=remaining))
             if reply.get("id") == ident:
+                if allow_error and "error" in reply:
+                    return {}
                 assert "error" not in reply, reply
                 return dict(reply["result"])
 
@@ -52,6 +60,22 @@ class DevTools:
         self.session = self.call(
             "Target.attachToTarget", targetId=target, flatten=True
         )["sessionId"]
+        # The navigation runs on its own: until it is done, an evaluation may
+        # land in about:blank and see its context destroyed. Wait for the
+        # page itself to be loaded.
+        check = "document.readyState === 'complete' && location.href"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reply = self.call(
+                "Runtime.evaluate",
+                expression=check,
+                returnByValue=True,
+                allow_error=True,
+            )
+            if reply.get("result", {}).get("value") == url:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{url} did not load")
 
     def evaluate(self, expression: str, timeout: float = 30) -> Any:
         result = self.call(

@@ -224,6 +224,9 @@ class WebSocket:
                 state = self.protocol.state
                 if state is _CLOSED and not self._wait_eof():
                     return None
+                if deadline is None and state is _OPEN and self.idle_timeout is None:
+                    self._read_once()  # the common case: block until data
+                    continue
                 wait = self._wait_limit(deadline, state)
                 if wait is not None and (
                     wait <= 0 or not self._prim.wait_readable(self.sock, wait)

@@ -60,7 +60,7 @@ def measure(kind: str, size: int) -> Tuple[float, float]:
         app.add_route(pattern(i), handler, websocket=False)
     path = path_of(size - 1)
     found = router.match(path)
-    assert found is not None and found[0].target == size - 1, (kind, found)
+    assert found[0].target == size - 1, (kind, found)
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path}
     assert app(dict(environ), no_start) == [b""]
     lookup = best_of(lambda: router.match(path))

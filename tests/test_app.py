@@ -1578,6 +1578,7 @@ def test_module_exports():
         "Converter",
         "Rule",
         "Router",
+        "NoMatch",
         "DEFAULT_CONVERTERS",
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import wsocket.routing as routing
-from wsocket.routing import DEFAULT_CONVERTERS, Router, _walk
+from wsocket.routing import DEFAULT_CONVERTERS, NoMatch, Router, _walk
 
 
 def router_with(*patterns: str) -> Router:
@@ -16,10 +16,10 @@ def router_with(*patterns: str) -> Router:
 
 
 def best(router: Router, path: str):
-    found = router.match(path)
-    if found is None:
+    try:
+        rule, params = router.match(path)
+    except NoMatch:
         return None
-    rule, params = found
     return rule.target, params
 
 
@@ -40,9 +40,12 @@ def test_exact_paths():
     assert best(router, "/About") is None  # paths are case-sensitive
 
 
-def test_no_match_returns_none_and_nothing_to_iterate():
+def test_no_match_raises_and_nothing_to_iterate():
     router = router_with("/a", "/b/<x>")
-    assert router.match("/c") is None
+    with pytest.raises(NoMatch) as caught:
+        router.match("/c")
+    assert caught.value.status == 404
+    assert caught.value.allowed == frozenset()
     assert list(router.iter_matches("/c")) == []
     assert list(router.iter_matches("*")) == []  # OPTIONS * is no path
 
@@ -50,10 +53,9 @@ def test_no_match_returns_none_and_nothing_to_iterate():
 def test_params_dict_is_fresh_for_every_match():
     router = router_with("/a")
     first = router.match("/a")
-    assert first is not None
     first[1]["mutated"] = True
     second = router.match("/a")
-    assert second is not None and second[1] == {}
+    assert second[1] == {}
 
 
 def test_exact_paths_do_not_build_the_segment_tree():
@@ -235,8 +237,8 @@ def test_add_converter_refuses(name, regex, error):
     [
         ("users", "must be a string starting with '/'"),
         ("", "must be a string starting with '/'"),
-        ("/a/*/b", "'\\*' is only allowed as the last segment"),
-        ("/a*", "'\\*' is only allowed as the last segment"),
+        ("/a/*/b", "'\\*' is only allowed at the end"),
+        ("/a<x>*", "'\\*' is only allowed at the end"),
         ("/files/<path:p>/edit", "must be last"),
         ("/files/<path:p>/*", "must be last"),
         ("/x<path:p>", "whole segment"),

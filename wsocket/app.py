@@ -54,7 +54,6 @@ from typing import (
     List,
     Optional,
     Sequence,
-    Set,
     Tuple,
     TypeVar,
     Union,
@@ -76,7 +75,7 @@ from .responses import (
     status_line,
     to_wsgi,
 )
-from .routing import Router
+from .routing import NoMatch, Router
 
 __all__ = ["WSocketApp", "Route", "EventHook", "calling_style"]
 
@@ -240,6 +239,47 @@ def _make_request(environ: Dict[str, Any]) -> Any:
     return _request_class(environ)
 
 
+# An invoker calls one handler the way its signature asked, built once when
+# the handler is registered: invoke(environ, start_response, kwargs).
+Invoker = Callable[[Dict[str, Any], Any, Dict[str, Any]], Any]
+
+
+def _upgrade_required() -> HTTPError:
+    return HTTPError(
+        426,
+        error_page(426, "This URL only accepts WebSocket connections."),
+        [("Upgrade", "websocket")],
+    )
+
+
+def _invoker(handler: Handler, style: str) -> Invoker:
+    """Build the invoker of ``handler`` for its calling ``style``."""
+    if style == WSGI:
+
+        def invoke(environ: Dict[str, Any], start: Any, kw: Dict[str, Any]) -> Any:
+            return handler(environ, start, **kw)
+
+    elif style == REQUEST:
+
+        def invoke(environ: Dict[str, Any], start: Any, kw: Dict[str, Any]) -> Any:
+            return handler(_make_request(environ), **kw)
+
+    elif style == SOCKET:
+
+        def invoke(environ: Dict[str, Any], start: Any, kw: Dict[str, Any]) -> Any:
+            ws = environ.get("wsgi.websocket")
+            if ws is None:  # plain HTTP to a WebSocket-only route
+                raise _upgrade_required()
+            return handler(ws, **kw)
+
+    else:
+
+        def invoke(environ: Dict[str, Any], start: Any, kw: Dict[str, Any]) -> Any:
+            return handler(**kw)
+
+    return invoke
+
+
 def _client_error(exc: Exception) -> Optional[HTTPError]:
     """The HTTP error for a request the client must change (400, 413...)."""
     module = sys.modules.get("wsocket.request")
@@ -263,6 +303,8 @@ class Route:
             HTTP gets 426 Upgrade Required).
         style: how the handler is called: ``"wsgi"``, ``"request"``,
             ``"params"`` or ``"websocket"``.
+        invoke: calls the handler in that style, as
+            ``invoke(environ, start_response, params)``.
         websocket_options: the options of its WebSocket handshake and
             connection (the app's, overridden by the route's).
         middleware: the :class:`~wsocket.middleware.WebSocketMiddleware`
@@ -276,6 +318,7 @@ class Route:
         "websocket",
         "websocket_only",
         "style",
+        "invoke",
         "websocket_options",
         "middleware",
     )
@@ -296,6 +339,7 @@ class Route:
         self.websocket = websocket
         self.websocket_only = websocket_only
         self.style = style
+        self.invoke = _invoker(handler, style)
         self.websocket_options = websocket_options
         self.middleware: Optional[WebSocketMiddleware] = None
 
@@ -449,13 +493,26 @@ def _lazy(result: Any) -> bool:
 
 
 class _ErrorHandler:
-    __slots__ = ("handler", "style", "error_arg")
+    """An error page handler; ``invoke`` gets ``{"error": error}``."""
+
+    __slots__ = ("handler", "style", "invoke")
 
     def __init__(self, handler: Handler, style: str, error_arg: str) -> None:
         self.handler = handler
         self.style = style
-        # "keyword": error=..., "positional": handler(error), "": nothing.
-        self.error_arg = error_arg
+        # error_arg: "keyword": error=..., "positional": handler(error),
+        # "": the handler does not take the error.
+        base = _invoker(handler, style)
+
+        def positional(environ: Dict[str, Any], start: Any, kw: Dict[str, Any]) -> Any:
+            return handler(kw["error"])
+
+        def without(environ: Dict[str, Any], start: Any, kw: Dict[str, Any]) -> Any:
+            return base(environ, start, {})
+
+        self.invoke: Invoker = {"positional": positional, "keyword": base}.get(
+            error_arg, without
+        )
 
 
 class WSocketApp:
@@ -663,7 +720,7 @@ class WSocketApp:
             route.middleware = WebSocketMiddleware(
                 functools.partial(self._websocket_session, route), **options
             )
-        rule = self.router.add(path, route)
+        rule = self.router.add(path, route, methods=methods, websocket=websocket)
         leading = {WSGI: 2, REQUEST: 1, SOCKET: 1}.get(style, 0)
         try:
             _check_binds(
@@ -863,36 +920,15 @@ class WSocketApp:
         path = _route_path(environ)
         session = "wsgi.websocket" in environ  # upgraded by an outer middleware
         wants_ws = session or (method == "GET" and is_upgrade_request(environ))
-
-        fallback: Optional[Tuple[Route, Dict[str, Any]]] = None
-        allowed: Optional[Set[str]] = None
-        found: Optional[Tuple[Route, Dict[str, Any]]] = None
-        for rule, params in self.router.iter_matches(path):
-            route: Route = rule.target
-            if wants_ws:
-                if route.websocket and route.accepts("GET"):
-                    found = route, params
-                    break
-                if fallback is None and route.accepts("GET"):
-                    fallback = route, params
-            elif route.accepts(method):
-                found = route, params
-                break
-            elif method == "HEAD" and fallback is None and route.accepts("GET"):
-                fallback = route, params
-            if allowed is None:
-                allowed = set()
-            allowed.update(route.methods or ())
-        if found is None:
-            found = fallback
-        if found is None:
-            if wants_ws and allowed is None and self._events_enabled():
+        try:
+            rule, params = self.router.match(path, method, websocket=wants_ws)
+        except NoMatch as missing:
+            if wants_ws and not missing.allowed and self._events_enabled():
                 if session:
                     return self._events_session(environ, start_response)
                 return self._events(environ, start_response)
-            return self._no_route(path, method, allowed, environ, start_response)
-
-        route, params = found
+            return self._no_route(missing, method, environ, start_response)
+        route: Route = rule.target
         environ["wsgiorg.routing_args"] = ((), params)
         if wants_ws and route.websocket:
             if session:
@@ -903,16 +939,16 @@ class WSocketApp:
 
     def _no_route(
         self,
-        path: str,
+        missing: NoMatch,
         method: str,
-        allowed: Optional[Set[str]],
         environ: Dict[str, Any],
         start_response: Callable[..., Any],
     ) -> Iterable[bytes]:
-        path = _shown(path)
-        if allowed is None:
+        path = _shown(missing.path)
+        if not missing.allowed:
             error = HTTPError(404, error_page(404, f"No page or WebSocket at {path}."))
             return self._error(error, environ, start_response)
+        allowed = set(missing.allowed)
         if "GET" in allowed:
             allowed.add("HEAD")
         allowed.add("OPTIONS")
@@ -934,23 +970,11 @@ class WSocketApp:
         environ: Dict[str, Any],
         start_response: Callable[..., Any],
     ) -> Iterable[bytes]:
-        style = route.style
-        pending: Optional[_StartResponse] = None
+        pending = _StartResponse(start_response) if route.style == WSGI else None
         try:
-            if style == WSGI:
-                pending = _StartResponse(start_response)
-                result = route.handler(environ, pending, **params)
+            result = route.invoke(environ, pending, params)
+            if pending is not None:
                 return self._finish_wsgi(result, pending, environ, start_response)
-            if style == PARAMS:
-                result = route.handler(**params)
-            elif style == REQUEST:
-                result = route.handler(_make_request(environ), **params)
-            else:  # SOCKET: plain HTTP to a WebSocket-only route
-                raise HTTPError(
-                    426,
-                    error_page(426, "This URL only accepts WebSocket connections."),
-                    [("Upgrade", "websocket")],
-                )
             return self._respond(result, environ, start_response, None)
         except HTTPError as error:
             if pending is not None and pending.sent:
@@ -1059,18 +1083,10 @@ class WSocketApp:
         start_response: Any,
     ) -> Iterable[bytes]:
         environ["wsocket.error"] = error
-        kwargs = {"error": error} if handler.error_arg == "keyword" else {}
-        func = handler.handler
-        if handler.style == WSGI:
-            pending = _StartResponse(start_response)
-            result = func(environ, pending, **kwargs)
+        pending = _StartResponse(start_response) if handler.style == WSGI else None
+        result = handler.invoke(environ, pending, {"error": error})
+        if pending is not None:
             return self._finish_wsgi(result, pending, environ, start_response, error)
-        if handler.style == REQUEST:
-            result = func(_make_request(environ), **kwargs)
-        elif handler.error_arg == "positional":
-            result = func(error)
-        else:
-            result = func(**kwargs)
         return self._respond(result, environ, start_response, error)
 
     # -- WebSocket sessions -------------------------------------------------------
@@ -1079,16 +1095,10 @@ class WSocketApp:
         self, route: Route, environ: Dict[str, Any], start_response: Any
     ) -> Iterable[bytes]:
         """Run a route's handler on an open WebSocket (the middleware's app)."""
-        ws = environ["wsgi.websocket"]
         params = environ.get("wsgiorg.routing_args", ((), {}))[1]
+        start = _SessionStart(start_response) if route.style == WSGI else None
         try:
-            if route.style == SOCKET:
-                route.handler(ws, **params)
-                return []
-            if route.style == WSGI:
-                result = route.handler(environ, _SessionStart(start_response), **params)
-            else:
-                result = route.handler(_make_request(environ), **params)
+            result = route.invoke(environ, start, params)
             if isinstance(result, Response):
                 start_response(result.status, [])
             elif _lazy(result):

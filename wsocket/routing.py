@@ -10,7 +10,10 @@ of:
 - text and parameters mixed within a segment: ``/<name>.json``, ``/v<int:n>``;
 - ``*`` as the last segment: a wildcard that matches every path under the
   prefix, e.g. ``/files/*`` matches ``/files/``, ``/files/a`` and
-  ``/files/a/b`` (but not ``/files``).
+  ``/files/a/b`` (but not ``/files``);
+- ``*`` right after text, in a pattern without parameters: a wildcard that
+  matches every path starting with the text, e.g. ``/hello*`` matches
+  ``/hello``, ``/helloworld`` and ``/hello/a/b``.
 
 Strategy:
 
@@ -22,14 +25,17 @@ Strategy:
    ``path`` parameter that takes the rest. Nodes are shared between patterns
    whose segments are alike, so a lookup visits about as many nodes as the
    path has segments, not one per route.
-3. Wildcards hang on the node of their prefix. While walking, the tree notes
-   every wildcard it passes; after the full matches, these come out longest
-   prefix first.
+3. Wildcards ending in ``/*`` hang on the node of their prefix. While
+   walking, the tree notes every wildcard it passes. Text wildcards
+   (``/hello*``) sit in a list tried with :meth:`str.startswith`. After the
+   full matches, the wildcards of both kinds come out longest prefix first,
+   counted in characters of the path they matched.
 
 :meth:`Router.iter_matches` yields the candidates in that order: fixed
-paths, then patterns with parameters, then wildcards. The caller (the
-application) takes the first one that accepts the request's method, and
-knows from the others which methods the path allows.
+paths, then patterns with parameters, then wildcards. :meth:`Router.match`
+takes the first one that accepts the request's method, or raises
+:class:`NoMatch`, which says which methods the path allows and whether a
+WebSocket route exists there.
 """
 
 from __future__ import annotations
@@ -39,15 +45,17 @@ from typing import (
     Any,
     Callable,
     Dict,
+    FrozenSet,
     Iterator,
     List,
     NamedTuple,
     Optional,
     Pattern,
+    Set,
     Tuple,
 )
 
-__all__ = ["Converter", "Rule", "Router", "DEFAULT_CONVERTERS"]
+__all__ = ["Converter", "Rule", "Router", "NoMatch", "DEFAULT_CONVERTERS"]
 
 
 class Converter(NamedTuple):
@@ -85,6 +93,34 @@ _PARAM_LOOSE = re.compile(r"<[^<>]*>")
 _Matcher = Callable[[str], Optional[Tuple[Any, ...]]]
 
 
+class NoMatch(LookupError):
+    """No rule of the router answers a request.
+
+    Attributes:
+        path: the path looked up.
+        allowed: the methods that rules at this path do accept; empty when
+            no rule matches the path at all (a 404 rather than a 405).
+        websocket: whether a rule at this path answers WebSocket upgrades.
+    """
+
+    def __init__(self, path: str, allowed: FrozenSet[str], websocket: bool) -> None:
+        super().__init__(path, allowed, websocket)
+        self.path = path
+        self.allowed = allowed
+        self.websocket = websocket
+
+    @property
+    def status(self) -> int:
+        """404 when nothing is at the path, 405 when other methods are."""
+        return 405 if self.allowed else 404
+
+    def __str__(self) -> str:
+        if self.allowed:
+            allowed = ", ".join(sorted(self.allowed))
+            return f"{self.path}: method not allowed (allowed: {allowed})"
+        return f"{self.path}: no route"
+
+
 class Rule:
     """One registered pattern and what it leads to.
 
@@ -93,18 +129,36 @@ class Rule:
         target: the object the router returns for it (the application
             stores its route there).
         names: the parameter names, in the order they appear.
-        wildcard: ``True`` for a pattern ending in ``/*``.
+        wildcard: ``True`` for a pattern ending in ``*``.
+        methods: the HTTP methods the rule answers, ``None`` for any.
+        websocket: whether the rule answers WebSocket upgrades.
     """
 
-    __slots__ = ("pattern", "target", "names", "wildcard", "_home")
+    __slots__ = (
+        "pattern",
+        "target",
+        "names",
+        "wildcard",
+        "methods",
+        "websocket",
+        "_home",
+    )
 
     def __init__(
-        self, pattern: str, target: Any, names: Tuple[str, ...], wildcard: bool
+        self,
+        pattern: str,
+        target: Any,
+        names: Tuple[str, ...],
+        wildcard: bool,
+        methods: Optional[FrozenSet[str]] = None,
+        websocket: bool = False,
     ) -> None:
         self.pattern = pattern
         self.target = target
         self.names = names
         self.wildcard = wildcard
+        self.methods = methods
+        self.websocket = websocket
         # The list of the router that holds the rule, for Router.remove().
         self._home: List[Any] = []
 
@@ -112,6 +166,10 @@ class Rule:
     def static(self) -> bool:
         """True when the pattern has no parameter and no wildcard."""
         return not self.names and not self.wildcard
+
+    def accepts(self, method: str) -> bool:
+        """Tell whether the rule answers HTTP ``method``."""
+        return self.methods is None or method in self.methods
 
     def __repr__(self) -> str:
         return f"<Rule {self.pattern!r} -> {self.target!r}>"
@@ -181,6 +239,8 @@ class Router:
         self.rules: List[Rule] = []
         self._static: Dict[str, List[Rule]] = {}
         self._root = _Node()
+        # Text wildcards ("/hello*"): (prefix, rule), in the order added.
+        self._prefixes: List[Tuple[str, Rule]] = []
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -220,7 +280,14 @@ class Router:
             )
         return conv
 
-    def add(self, pattern: str, target: Any) -> Rule:
+    def add(
+        self,
+        pattern: str,
+        target: Any,
+        *,
+        methods: Optional[FrozenSet[str]] = None,
+        websocket: bool = False,
+    ) -> Rule:
         """Add a pattern; lookups then return ``target`` for matching paths.
 
         A pattern added twice is kept twice: both are candidates, in the
@@ -229,6 +296,8 @@ class Router:
         Args:
             pattern: the path pattern (see the module documentation).
             target: any object, returned in the :class:`Rule` of a match.
+            methods: the HTTP methods the rule answers; ``None`` for any.
+            websocket: whether the rule answers WebSocket upgrades.
 
         Returns:
             The new rule.
@@ -244,11 +313,20 @@ class Router:
         wildcard = segments[-1] == "*"
         if wildcard:
             segments.pop()
+        elif segments[-1].endswith("*") and "<" not in pattern:
+            # "/hello*": every path that starts with "/hello".
+            prefix = pattern[:-1]
+            if "*" not in prefix:
+                rule = Rule(pattern, target, (), True, methods, websocket)
+                rule._home = self._prefixes
+                self._prefixes.append((prefix, rule))
+                self.rules.append(rule)
+                return rule
         for segment in segments:
             if "*" in segment:
                 raise ValueError(
-                    f"route {pattern!r}: '*' is only allowed as the last "
-                    "segment, as in '/files/*'"
+                    f"route {pattern!r}: '*' is only allowed at the end, as "
+                    "in '/files/*' or '/hello*' (the latter without parameters)"
                 )
             leftover = _PARAM.sub("", segment)
             if "<" in leftover or ">" in leftover:
@@ -259,7 +337,7 @@ class Router:
                     "<name> or <converter:name> with Python identifiers"
                 )
         if not wildcard and "<" not in pattern:
-            rule = Rule(pattern, target, (), False)
+            rule = Rule(pattern, target, (), False, methods, websocket)
             rule._home = self._static.setdefault(pattern, [])
             rule._home.append(rule)
             self.rules.append(rule)
@@ -290,7 +368,7 @@ class Router:
                         "rest of the path, so it must be last"
                     )
                 conv = self._converter("path", pattern)
-                rule = Rule(pattern, target, tuple(names), False)
+                rule = Rule(pattern, target, tuple(names), False, methods, websocket)
                 entry = (rule, conv, re.compile(conv.regex))
                 node.rest.append(entry)
                 rule._home = node.rest
@@ -321,7 +399,7 @@ class Router:
                 child = _Node()
                 node.params.append((key, matcher, child))
                 node = child
-        rule = Rule(pattern, target, tuple(names), wildcard)
+        rule = Rule(pattern, target, tuple(names), wildcard, methods, websocket)
         rule._home = node.wild if wildcard else node.rules
         rule._home.append(rule)
         self.rules.append(rule)
@@ -336,15 +414,54 @@ class Router:
         self.rules.remove(rule)
         home = rule._home
         for index, item in enumerate(home):
-            if item is rule or (isinstance(item, tuple) and item[0] is rule):
+            if item is rule or (
+                isinstance(item, tuple) and any(part is rule for part in item)
+            ):
                 del home[index]
                 break
 
-    def match(self, path: str) -> Optional[Tuple[Rule, Dict[str, Any]]]:
-        """Return the best rule for ``path`` and its parameters, or ``None``."""
-        for found in self.iter_matches(path):
-            return found
-        return None
+    def match(
+        self, path: str, method: str = "GET", *, websocket: bool = False
+    ) -> Tuple[Rule, Dict[str, Any]]:
+        """Find the rule that answers a request, and its parameters.
+
+        The first candidate of :meth:`iter_matches` that accepts ``method``
+        wins. A ``HEAD`` request falls back on a rule for ``GET``. A
+        WebSocket upgrade (``websocket=True``) takes the first rule that
+        answers upgrades, else the first that answers ``GET`` (which then
+        serves it as plain HTTP).
+
+        Args:
+            path: the decoded request path, starting with ``/``.
+            method: the request's HTTP method.
+            websocket: whether the request is a WebSocket upgrade.
+
+        Raises:
+            NoMatch: no rule answers; it tells a 404 from a 405.
+        """
+        static = self._static.get(path)
+        if static is not None and not websocket:
+            for rule in static:  # the common case, without the generator
+                if rule.methods is None or method in rule.methods:
+                    return rule, {}
+        fallback: Optional[Tuple[Rule, Dict[str, Any]]] = None
+        allowed: Set[str] = set()
+        has_websocket = False
+        for rule, params in self.iter_matches(path):
+            if websocket:
+                if rule.websocket and rule.accepts("GET"):
+                    return rule, params
+                if fallback is None and rule.accepts("GET"):
+                    fallback = rule, params
+            elif rule.accepts(method):
+                return rule, params
+            elif method == "HEAD" and fallback is None and rule.accepts("GET"):
+                fallback = rule, params
+            has_websocket = has_websocket or rule.websocket
+            allowed.update(rule.methods or ())
+        if fallback is not None:
+            return fallback
+        raise NoMatch(path, frozenset(allowed), has_websocket)
 
     def iter_matches(self, path: str) -> Iterator[Tuple[Rule, Dict[str, Any]]]:
         """Yield every rule matching ``path`` with its parameters, best first.
@@ -352,7 +469,8 @@ class Router:
         The order: fixed paths; then patterns with parameters (at each
         segment, fixed text before parameters, parameters in the order they
         were added, a ``path`` parameter last); then wildcards, longest
-        prefix first. Rules of equal rank come in the order they were added.
+        prefix first (in characters). Rules of equal rank come in the order
+        they were added.
 
         Args:
             path: the decoded request path, starting with ``/``.
@@ -367,7 +485,20 @@ class Router:
         wild: List[Tuple[int, Rule, Tuple[Any, ...]]] = []
         for rule, values in _walk(self._root, segments, 0, (), wild):
             yield rule, dict(zip(rule.names, values))
-        # Deepest first; sorted() is stable, so registration order is kept.
+        if self._prefixes:
+            # Tree wildcards matched after ``index`` segments: their prefix
+            # is that many segments plus the slashes around them.
+            ranked = [
+                (len(path) - len("/".join(segments[index:])), rule, values)
+                for index, rule, values in wild
+            ]
+            ranked.extend(
+                (len(prefix), rule, ())
+                for prefix, rule in self._prefixes
+                if path.startswith(prefix)
+            )
+            wild = ranked
+        # Longest first; sorted() is stable, so registration order is kept.
         wild.sort(key=lambda item: -item[0])
         for _, rule, values in wild:
             yield rule, dict(zip(rule.names, values))

@@ -146,6 +146,7 @@ class WebSocket:
         self._closed_event = prim.Event()
         self._messages: Deque[Data] = deque()
         self._socket_closed = False
+        self._end_told = False
         self._eof_deadline: Optional[float] = None
         self._closing_deadline: Optional[float] = None
         self._last_rx = _monotonic()
@@ -194,12 +195,15 @@ class WebSocket:
                 connection is open.
 
         Returns:
-            The message, or ``None`` once the connection has closed (see
-            :attr:`close_code` for why). Messages that arrived before the
-            close are returned first.
+            The message, or ``None`` once, when the connection has closed
+            (see :attr:`close_code` for why), so that a
+            ``while message is not None`` loop ends. Messages that arrived
+            before the close are returned first.
 
         Raises:
             TimeoutError: if no message arrived within ``timeout``.
+            ConnectionClosed: when called again after it returned ``None``:
+                a loop that missed the ``None`` ends instead of spinning.
         """
         messages = self._messages
         if messages:
@@ -207,6 +211,8 @@ class WebSocket:
                 return messages.popleft()
             except IndexError:  # another reader took it
                 pass
+        if self._end_told:
+            raise self.protocol.close_exc()
         deadline = None if timeout is None else _monotonic() + timeout
         # Plain acquire() when waiting forever: gevent's Semaphore reads a
         # timeout of -1 as "do not wait".
@@ -220,9 +226,11 @@ class WebSocket:
                     return messages.popleft()
                 if self._socket_closed or self.protocol.eof_rcvd:
                     self._finish()
+                    self._end_told = True  # the next call raises
                     return None
                 state = self.protocol.state
                 if state is _CLOSED and not self._wait_eof():
+                    self._end_told = True  # the next call raises
                     return None
                 if deadline is None and state is _OPEN and self.idle_timeout is None:
                     self._read_once()  # the common case: block until data
@@ -333,16 +341,16 @@ class WebSocket:
     def __iter__(self) -> Iterator[Data]:
         """Iterate over messages until the connection closes.
 
-        The loop ends when the connection closes cleanly (1000, 1001, or no
-        status); after any other close it raises
-        :class:`~wsocket.exceptions.ConnectionClosedError`.
+        The loop ends quietly on every kind of close, clean or abrupt;
+        :attr:`close_code` says why it ended.
         """
+        receive = self.receive
         while True:
-            message = self.receive()
+            try:
+                message = receive()
+            except ConnectionClosed:
+                return
             if message is None:
-                exc = self.protocol.close_exc()
-                if isinstance(exc, ConnectionClosedError):
-                    raise exc
                 return
             yield message
 

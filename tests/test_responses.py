@@ -7,6 +7,7 @@ test needs to see the order of events (peeking, closing).
 
 from __future__ import annotations
 
+import datetime
 import email.message
 import http
 import io
@@ -24,6 +25,7 @@ from wsocket.responses import (
     error_page,
     header_list,
     json_response,
+    redirect,
     status_line,
     to_wsgi,
 )
@@ -503,10 +505,6 @@ def test_response_object_status_and_headers_win():
 @pytest.mark.parametrize(
     "body,message",
     [
-        (
-            {"a": 1},
-            "a handler returned a dict: to send JSON, return wsocket.json_response",
-        ),
         ([{"a": 1}], "chunk is a dict: to send JSON"),
         ([[1, 2]], "chunk is a list: to send JSON"),
         ([1, 2], "must be str or bytes, not int"),
@@ -516,7 +514,6 @@ def test_response_object_status_and_headers_win():
         (Response(Response("x")), "cannot be the body of another Response"),
     ],
     ids=[
-        "dict",
         "list-of-dicts",
         "list-of-lists",
         "list-of-ints",
@@ -740,3 +737,135 @@ def test_error_page_escapes():
     assert "/&lt;script&gt;" in page
     assert "<pre>File &quot;&lt;x&gt;&quot;\n  &amp; more</pre>" in page
     assert error_page(500).count("<p>") == 0
+
+
+# -- dict bodies, redirects, cookies -------------------------------------------------
+
+
+def test_a_dict_is_sent_as_json():
+    recorder = Recorder()
+    body = b"".join(to_wsgi({"name": "Ada", "n": [1, 2]}, ENVIRON, recorder))
+    assert json.loads(body) == {"name": "Ada", "n": [1, 2]}
+    ((status, headers),) = recorder.calls
+    assert status == "200 OK"
+    assert ("Content-Type", "application/json") in headers
+    assert ("Content-Length", str(len(body))) in headers
+
+
+def test_a_dict_keeps_a_chosen_status_and_content_type():
+    recorder = Recorder()
+    response = Response(
+        {"ok": False}, 422, {"Content-Type": "application/problem+json"}
+    )
+    body = b"".join(to_wsgi(response, ENVIRON, recorder))
+    assert json.loads(body) == {"ok": False}
+    ((status, headers),) = recorder.calls
+    assert status.startswith("422")
+    assert [v for n, v in headers if n == "Content-Type"] == [
+        "application/problem+json"
+    ]
+
+
+def test_a_list_stays_a_body_of_chunks():
+    recorder = Recorder()
+    assert b"".join(to_wsgi(["a", b"b"], ENVIRON, recorder)) == b"ab"
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect(code):
+    response = redirect("/new place/ü?q=1", code)
+    assert isinstance(response, Response)
+    assert response.status_code == code
+    assert response.get_header("Location") == "/new%20place/%C3%BC?q=1"
+    recorder = Recorder()
+    body = b"".join(to_wsgi(response, ENVIRON, recorder))
+    assert b'href="/new%20place/%C3%BC?q=1"' in body
+
+
+def test_redirect_defaults_to_302_and_refuses_bad_input():
+    assert redirect("https://example.com/").status_code == 302
+    with pytest.raises(ValueError, match="redirect code must be one of"):
+        redirect("/x", 200)
+    with pytest.raises(ValueError, match="CR, LF or NUL"):
+        redirect("/x\r\nSet-Cookie: evil=1")
+
+
+def test_set_cookie_with_every_attribute():
+    response = Response("hi")
+    response.set_cookie(
+        "session",
+        "abc123",
+        max_age=3600,
+        path="/app",
+        domain="example.com",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+    (cookie,) = [v for n, v in response.headers if n == "Set-Cookie"]
+    parts = cookie.split("; ")
+    assert parts[0] == "session=abc123"
+    assert "Max-Age=3600" in parts
+    assert any(part.startswith("Expires=") and part.endswith(" GMT") for part in parts)
+    assert {
+        "Path=/app",
+        "Domain=example.com",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+    } <= set(parts)
+
+
+def test_set_cookie_expires_forms():
+    when = datetime.datetime(2030, 1, 2, 3, 4, 5)
+    response = Response()
+    response.set_cookie("a", "1", expires=when)
+    response.set_cookie("b", "2", expires=0, path=None)
+    response.set_cookie("c", "3", max_age=datetime.timedelta(minutes=2))
+    a, b, c = [v for n, v in response.headers if n == "Set-Cookie"]
+    assert a == "a=1; Expires=Wed, 02 Jan 2030 03:04:05 GMT; Path=/"
+    assert b == "b=2; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    assert c.startswith("c=3; Max-Age=120; Expires=")
+
+
+def test_several_cookies_are_several_headers_and_delete_cookie_expires():
+    response = Response()
+    response.set_cookie("a", "1")
+    response.set_cookie("b", "2")
+    response.delete_cookie("a", path="/")
+    cookies = [v for n, v in response.headers if n == "Set-Cookie"]
+    assert cookies[:2] == ["a=1; Path=/", "b=2; Path=/"]
+    assert cookies[2] == "a=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "bad name"}, "must be an HTTP token"),
+        ({"name": ""}, "must be an HTTP token"),
+        ({"value": "a b"}, "encode it first"),
+        ({"value": "a;b"}, "encode it first"),
+        ({"value": "é"}, "encode it first"),
+        ({"samesite": "sometimes"}, "samesite must be"),
+        ({"samesite": "None"}, "needs secure=True"),
+        ({"path": "/a;b"}, "forbidden character"),
+        ({"domain": "x\r\ny"}, "forbidden character"),
+    ],
+)
+def test_set_cookie_refuses_what_rfc_6265_does_not_allow(kwargs, message):
+    args = {"name": "n", "value": "v", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Response().set_cookie(args.pop("name"), args.pop("value"), **args)
+
+
+def test_cookies_round_trip_through_the_test_client():
+    from wsocket.testing import TestClient
+
+    def app(environ, start_response):
+        response = Response("set")
+        response.set_cookie("token", "t0k", httponly=True)
+        return response(environ, start_response)
+
+    client = TestClient(app)
+    client.get("/")
+    assert client.cookies.get("token") == "t0k"

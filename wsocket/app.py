@@ -537,6 +537,10 @@ class WSocketApp:
         ValueError: for an invalid option value.
     """
 
+    #: Read by :func:`wsocket.middleware.handles_websockets`: the app answers
+    #: upgrades itself, route by route.
+    wsocket_upgrades = True
+
     def __init__(self, debug: bool = False, **websocket_options: Any) -> None:
         _check_options(websocket_options, "WSocketApp()")
         self.debug = debug

@@ -56,7 +56,7 @@ from .protocol import SERVER, Protocol
 if TYPE_CHECKING:
     from .servers import Adapter
 
-__all__ = ["WebSocketMiddleware", "open_websockets"]
+__all__ = ["WebSocketMiddleware", "open_websockets", "handles_websockets"]
 
 logger = logging.getLogger("wsocket.server")
 
@@ -73,6 +73,47 @@ def open_websockets() -> Set[WebSocket]:
     """
     with _open_lock:
         return set(_open)
+
+
+def handles_websockets(app: Any) -> bool:
+    """Tell whether ``app`` answers WebSocket upgrades itself.
+
+    True for a :class:`WebSocketMiddleware`, a
+    :class:`~wsocket.app.WSocketApp`, and an object whose ``wsgi_app`` is
+    one of those (a Flask app wrapped as ``app.wsgi_app =
+    WebSocketMiddleware(app.wsgi_app)``). :func:`wsocket.run` wraps other
+    apps in a middleware.
+    """
+    return bool(
+        getattr(app, "wsocket_upgrades", False)
+        or getattr(getattr(app, "wsgi_app", None), "wsocket_upgrades", False)
+    )
+
+
+_hinted = False
+
+
+def note_unanswered_upgrade(environ: Any, status: str) -> None:
+    """Log, once, how to add WebSockets when a server saw an upgrade refused.
+
+    Servers call it after an app answered a WebSocket upgrade request with
+    something else than ``101``: when no :class:`WebSocketMiddleware` saw the
+    request, the app most likely lacks one.
+    """
+    global _hinted
+    if _hinted or "wsocket.middleware" in environ:
+        return
+    if not is_upgrade_request(environ):
+        return
+    _hinted = True
+    logger.warning(
+        "a WebSocket upgrade to %s got %r from an app without "
+        "WebSocketMiddleware: wrap it, app = wsocket.WebSocketMiddleware(app) "
+        "(for Flask: app.wsgi_app = wsocket.WebSocketMiddleware(app.wsgi_app)), "
+        "or build it with wsocket.WSocketApp",
+        environ.get("PATH_INFO", "?"),
+        str(status),
+    )
 
 
 class _SessionResponse:
@@ -142,7 +183,13 @@ class WebSocketMiddleware:
     server's to bound, since the server reads the request: ``timeout`` of
     :class:`~wsocket.server.WSGIServer`, ``--timeout``/``--keep-alive`` of
     gunicorn.
+
+    Wrapping twice is harmless: an inner middleware passes on a request the
+    outer one upgraded already.
     """
+
+    #: Read by :func:`handles_websockets`.
+    wsocket_upgrades = True
 
     def __init__(
         self,
@@ -186,6 +233,7 @@ class WebSocketMiddleware:
     def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
         if not is_upgrade_request(environ) or "wsgi.websocket" in environ:
             return self.app(environ, start_response)
+        environ["wsocket.middleware"] = self
         from .servers import find_adapter
 
         adapter = find_adapter(environ)

@@ -11,9 +11,10 @@ wire happens there, before ``start_response`` is called:
   pairs; values go through :func:`str`; a name that is not an HTTP token or a
   value holding CR, LF, NUL or another control character is refused;
 - a body may be ``str`` (sent as UTF-8), ``bytes``-like, a list or tuple of
-  those, ``None``, an iterator (streamed as produced), a file, or a
-  :class:`Response`. A ``dict`` is refused: JSON is sent only through
-  :func:`json_response`, never guessed.
+  those, ``None``, an iterator (streamed as produced), a file, a
+  :class:`Response`, or a ``dict``, sent as JSON (as Bottle and Flask do; a
+  list stays a body of chunks: send a JSON array with
+  :func:`json_response`).
 
 ``Content-Length`` is set whenever the body's size is known, and the body is
 dropped for ``HEAD`` requests and for 1xx, 204 and 304 responses.
@@ -21,6 +22,8 @@ dropped for ``HEAD`` requests and for 1xx, 204 and 304 responses.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import html
 import http
 import io
@@ -29,6 +32,8 @@ import logging
 import os
 import re
 import stat
+import time
+import urllib.parse
 from typing import (
     Any,
     Callable,
@@ -48,6 +53,7 @@ __all__ = [
     "HTTPError",
     "abort",
     "json_response",
+    "redirect",
     "to_wsgi",
     "status_line",
     "header_list",
@@ -304,6 +310,75 @@ class Response:
         """
         self.headers.extend(header_list([(name, value)]))
 
+    def set_cookie(
+        self,
+        name: str,
+        value: str = "",
+        *,
+        max_age: Union[None, int, datetime.timedelta] = None,
+        expires: Union[None, int, float, datetime.datetime] = None,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: Optional[str] = None,
+    ) -> None:
+        """Add a ``Set-Cookie`` header (RFC 6265).
+
+        Args:
+            name: the cookie's name, an HTTP token.
+            value: its value: printable ASCII without spaces, quotes, commas,
+                semicolons or backslashes (encode anything else first, e.g.
+                with :func:`urllib.parse.quote`).
+            max_age: seconds (or a :class:`~datetime.timedelta`) the cookie
+                lives; ``0`` deletes it. ``Expires`` is set to match, for
+                old clients.
+            expires: when the cookie expires: a
+                :class:`~datetime.datetime` (naive means UTC) or a Unix
+                timestamp.
+            path: the path the cookie is sent for; ``None`` omits it.
+            domain: the domain the cookie is sent to; ``None`` for this host
+                only.
+            secure: send it over HTTPS only.
+            httponly: hide it from JavaScript.
+            samesite: ``"Strict"``, ``"Lax"`` or ``"None"`` (which needs
+                ``secure=True``).
+
+        Raises:
+            ValueError: for a name, value or attribute that cannot be sent.
+        """
+        self.add_header(
+            "Set-Cookie",
+            _cookie(
+                name, value, max_age, expires, path, domain, secure, httponly, samesite
+            ),
+        )
+
+    def delete_cookie(
+        self,
+        name: str,
+        *,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: Optional[str] = None,
+    ) -> None:
+        """Tell the client to drop cookie ``name``.
+
+        ``path`` and ``domain`` must be those the cookie was set with.
+        """
+        self.set_cookie(
+            name,
+            "",
+            max_age=0,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+
     @classmethod
     def json(
         cls,
@@ -407,6 +482,105 @@ class HTTPError(Response, Exception):
 
     def __str__(self) -> str:
         return self.status
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+# Characters a URL may hold as they are (RFC 3986); others are %-encoded.
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def redirect(url: str, code: int = 302) -> Response:
+    """Return a response that sends the client to ``url``.
+
+    Example::
+
+        @app.route("/old")
+        def old():
+            return redirect(app.url_for("new"), 301)
+
+    Args:
+        url: where to go, absolute or relative; characters a URL cannot
+            hold (spaces, non-ASCII) are percent-encoded.
+        code: 301 or 308 (moved for good), 302, 303 or 307 (for now); 307
+            and 308 keep the method and body.
+
+    Raises:
+        ValueError: for another code, or a URL holding CR, LF or NUL.
+    """
+    if code not in _REDIRECTS:
+        raise ValueError(
+            f"redirect code must be one of {', '.join(map(str, _REDIRECTS))}, "
+            f"not {code!r}"
+        )
+    if any(char in url for char in "\r\n\0"):
+        raise ValueError(f"redirect URL {url!r} holds CR, LF or NUL")
+    location = urllib.parse.quote(url, safe=_URL_SAFE)
+    shown = html.escape(location)
+    body = f'<!DOCTYPE html>\n<p>Redirecting to <a href="{shown}">{shown}</a>.</p>\n'
+    return Response(body, code, [("Location", location)])
+
+
+_COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]*")
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+def _cookie(
+    name: str,
+    value: str,
+    max_age: Union[None, int, datetime.timedelta],
+    expires: Union[None, int, float, datetime.datetime],
+    path: Optional[str],
+    domain: Optional[str],
+    secure: bool,
+    httponly: bool,
+    samesite: Optional[str],
+) -> str:
+    """Build a ``Set-Cookie`` value, refusing what RFC 6265 does not allow."""
+    if not name or not _TOKEN.fullmatch(name):
+        raise ValueError(f"cookie name {name!r} must be an HTTP token")
+    if _COOKIE_VALUE.fullmatch(value) is None:
+        raise ValueError(
+            f"cookie value {value!r} holds a space, quote, comma, semicolon, "
+            "backslash or non-ASCII character: encode it first, e.g. with "
+            "urllib.parse.quote()"
+        )
+    parts = [f"{name}={value}"]
+    if max_age is not None:
+        seconds = (
+            int(max_age.total_seconds())
+            if isinstance(max_age, datetime.timedelta)
+            else int(max_age)
+        )
+        parts.append(f"Max-Age={seconds}")
+        if expires is None:
+            expires = 0 if seconds <= 0 else time.time() + seconds
+    if expires is not None:
+        if isinstance(expires, datetime.datetime):
+            when = expires
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.timezone.utc)
+        else:
+            when = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+        parts.append("Expires=" + email.utils.format_datetime(when, usegmt=True))
+    for label, text in (("Path", path), ("Domain", domain)):
+        if text is not None:
+            if any(char in text for char in ";\r\n\0") or not text.isprintable():
+                raise ValueError(f"cookie {label} {text!r} holds a forbidden character")
+            parts.append(f"{label}={text}")
+    if secure:
+        parts.append("Secure")
+    if httponly:
+        parts.append("HttpOnly")
+    if samesite is not None:
+        mode = _SAMESITE.get(str(samesite).lower())
+        if mode is None:
+            raise ValueError(
+                f"samesite must be 'Strict', 'Lax' or 'None', not {samesite!r}"
+            )
+        if mode == "None" and not secure:
+            raise ValueError("samesite='None' needs secure=True: browsers refuse it")
+        parts.append(f"SameSite={mode}")
+    return "; ".join(parts)
 
 
 def abort(status: StatusLike, body: Any = None, headers: Any = None) -> NoReturn:
@@ -604,7 +778,7 @@ def to_wsgi(
             ``memoryview``, a list or tuple of those, an iterator or
             generator of those (streamed chunk by chunk), or a file or
             file-like object (through ``environ["wsgi.file_wrapper"]`` when
-            the server has one).
+            the server has one), or a ``dict``, sent as JSON.
         environ: the request's environ.
         start_response: the server's ``start_response``.
         status: the status when ``result`` is not a :class:`Response`.
@@ -615,12 +789,17 @@ def to_wsgi(
         what the handler returned.
 
     Raises:
-        TypeError: for a body that cannot be sent, such as a ``dict`` (send
-            JSON with :func:`json_response`).
+        TypeError: for a body that cannot be sent, such as an object that
+            is not text, bytes or an iterable of them.
         ValueError: for an invalid status or header.
     """
     if isinstance(result, Response):
         status, headers, result = result.status, result.headers, result.body
+    if isinstance(result, dict):
+        result = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+        headers = header_list(headers)
+        if _find(headers, "content-type") is None:
+            headers.append(("Content-Type", "application/json"))
     body, length = _body(result, environ)
     try:
         line = status_line(status)

@@ -16,23 +16,54 @@ What it does not: TLS (put a reverse proxy in front), HTTP/2.
 
 from __future__ import annotations
 
+import errno
+import importlib
 import logging
+import os
 import socket
 import sys
 import threading
 import time
 from http import HTTPStatus
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
-__all__ = ["WSGIServer", "make_server", "run"]
+__all__ = ["WSGIServer", "make_server", "run", "import_app", "PortInUse", "AppNotFound"]
 
 logger = logging.getLogger("wsocket.server")
+#: One line per request: client, request line, status, bytes sent, duration.
+access_logger = logging.getLogger("wsocket.access")
+_INFO = logging.INFO
+
+
+class PortInUse(OSError):
+    """The address and port asked for are taken by another program."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"port {port} on {host} is already in use: stop the program "
+            f"listening there, or pick another port (port=0 picks a free one)",
+        )
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class AppNotFound(ImportError):
+    """A ``"module:app"`` string does not lead to a WSGI application."""
+
 
 MAX_HEAD = 64 * 1024
 MAX_HEADERS = 100
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding"))
+
+
+class _ClientGone(ConnectionError):
+    """Writing the response failed because the client closed its end."""
 
 
 class _BadRequest(Exception):
@@ -197,6 +228,9 @@ class _Connection:
         self.buf = bytearray()
         self.taken = False
         self.idle = True
+        # For the access log: the status sent and the body bytes written.
+        self.status = ""
+        self.sent_bytes = 0
 
     def read_more(self) -> None:
         data = self.sock.recv(65536)
@@ -353,6 +387,43 @@ class _Connection:
         return self.sock, extra
 
     def _handle(self, head: bytes) -> bool:
+        """Serve one request; True to read another on this connection."""
+        if not access_logger.isEnabledFor(_INFO):
+            return self._exchange(head)[1]
+        started = time.monotonic()
+        self.status = ""
+        self.sent_bytes = 0
+        environ: Optional[Dict[str, Any]] = None
+        try:
+            environ, keep_alive = self._exchange(head)
+            return keep_alive
+        finally:
+            self._log_access(environ, head, started)
+
+    def _log_access(
+        self, environ: Optional[Dict[str, Any]], head: bytes, started: float
+    ) -> None:
+        if environ is not None:
+            method = environ["REQUEST_METHOD"]
+            target = environ.get("RAW_URI", environ["PATH_INFO"])
+        else:
+            method, _, rest = (
+                head.partition(b"\r\n")[0].decode("latin-1").partition(" ")
+            )
+            target = rest.rpartition(" ")[0]
+        status = "101" if self.taken else (self.status[:3] or "-")
+        client = self.addr[0] if isinstance(self.addr, tuple) else "-"
+        access_logger.info(
+            '%s "%s %s" %s %d %.1fms',
+            client,
+            method,
+            target,
+            status,
+            self.sent_bytes,
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _exchange(self, head: bytes) -> Tuple[Optional[Dict[str, Any]], bool]:
         environ, keep_alive, is_head = self._environ(head)
         state: Dict[str, Any] = {"status": None, "headers": None, "sent": False}
         conn = self
@@ -375,6 +446,14 @@ class _Connection:
         chunked = False
 
         def write(data: bytes) -> None:
+            try:
+                send(data)
+            except OSError as exc:
+                if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                    raise _ClientGone(str(exc)) from exc
+                raise
+
+        def send(data: bytes) -> None:
             nonlocal chunked, keep_alive
             if conn.taken:
                 return
@@ -388,9 +467,11 @@ class _Connection:
                     len(data) if out_done[0] else None,
                 )
                 state["sent"] = True
+                conn.status = state["status"]
                 if is_head:
                     conn.sock.sendall(head_bytes)
                     return
+                conn.sent_bytes += len(data)
                 if chunked and data:
                     conn.sock.sendall(
                         head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
@@ -400,6 +481,7 @@ class _Connection:
                 return
             if is_head or not data:
                 return
+            conn.sent_bytes += len(data)
             if chunked:
                 conn.sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
             else:
@@ -411,12 +493,12 @@ class _Connection:
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])
             if self.taken:
-                return False
+                return environ, False
             self._simple_response(500, "Internal Server Error", keep_alive=False)
-            return False
+            return environ, False
         try:
             if self.taken:
-                return False
+                return environ, False
             if state["status"] is None and not isinstance(result, (list, tuple)):
                 # Let a generator run up to its start_response() call.
                 iterator = iter(result)
@@ -433,7 +515,7 @@ class _Connection:
                 and not is_head
                 and self._sendfile(result, state["headers"], write)
             ):
-                return keep_alive
+                return environ, keep_alive
             if isinstance(body, (list, tuple)) and len(body) <= 1 and not rest:
                 out_done[0] = True
                 write(body[0] if body else b"")
@@ -446,12 +528,20 @@ class _Connection:
                 out_done[0] = True
                 write(b"")
             elif chunked and not is_head:
-                self.sock.sendall(b"0\r\n\r\n")
+                try:
+                    self.sock.sendall(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError) as exc:
+                    raise _ClientGone(str(exc)) from exc
+        except _ClientGone as exc:
+            # The client left while the response was being written: nothing
+            # to report but the fact.
+            logger.debug("client went away during %s: %s", environ["PATH_INFO"], exc)
+            return environ, False
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])
             if not state["sent"] and not self.taken:
                 self._simple_response(500, "Internal Server Error", keep_alive=False)
-            return False  # a half-sent response ends the connection
+            return environ, False  # a half-sent response ends the connection
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -460,13 +550,17 @@ class _Connection:
                 except Exception:
                     logger.exception("error closing the response iterable")
         if self.is_taken():
-            return False
+            return environ, False
+        if "wsocket.take_over" in environ:
+            from .middleware import note_unanswered_upgrade
+
+            note_unanswered_upgrade(environ, state["status"])
         if keep_alive:
             try:
                 environ["wsgi.input"].drain()
             except _BadRequest:
-                return False
-        return keep_alive
+                return environ, False
+        return environ, keep_alive
 
     def _sendfile(
         self,
@@ -494,6 +588,8 @@ class _Connection:
         self, status: int, text: str, keep_alive: bool = False
     ) -> None:
         body = (text + "\n").encode("utf-8")
+        self.status = str(status)
+        self.sent_bytes += len(body)
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
@@ -600,7 +696,13 @@ class WSGIServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = self._socket_mod.socket(family, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((host, port))
+        try:
+            self.socket.bind((host, port))
+        except OSError as exc:
+            self.socket.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(host, port) from None
+            raise
         self.socket.listen(backlog)
         #: The port actually bound (useful with ``port=0``).
         self.port: int = self.socket.getsockname()[1]
@@ -731,39 +833,26 @@ def _gevent_available() -> bool:
 
 
 def _monkey_patched() -> bool:
+    if "gevent" not in sys.modules:
+        return False  # nothing patched what was never imported
     import gevent.monkey
 
     return bool(gevent.monkey.is_module_patched("socket"))
 
 
-def make_server(
-    app: Callable[..., Any],
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    server: str = "auto",
-    **options: Any,
-) -> WSGIServer:
-    """Create a bound :class:`WSGIServer` without starting it.
-
-    Args:
-        app: the WSGI application (wrap it in
-            :class:`~wsocket.middleware.WebSocketMiddleware` for WebSockets).
-        host: address to bind.
-        port: port to bind; ``0`` picks a free one.
-        server: ``"auto"`` (gevent when installed, else threads),
-            ``"gevent"`` or ``"threading"``.
-        **options: passed to :class:`WSGIServer` (``max_connections``...).
-
-    Raises:
-        ValueError: for an unknown ``server`` name.
-        ImportError: for ``server="gevent"`` without gevent installed.
-    """
-    explicit = server == "gevent"
+def _choose_mode(server: str) -> Tuple[str, str]:
+    """The concurrency for ``server``, and why, for the start-up line."""
     if server == "auto":
-        server = "gevent" if _gevent_available() else "threading"
-    if server not in ("gevent", "threading"):
-        raise ValueError(
-            f"unknown server {server!r}: use 'auto', 'gevent' or 'threading'"
+        if _monkey_patched():
+            return "gevent", "gevent, monkey-patched"
+        why = (
+            "gevent is not monkey-patched"
+            if _gevent_available()
+            else "gevent is not installed"
+        )
+        return "threading", (
+            f"threads, since {why}; server='gevent' is faster for handlers "
+            "that never block"
         )
     if server == "gevent":
         try:
@@ -772,18 +861,156 @@ def make_server(
             raise ImportError(
                 "server='gevent' needs gevent: pip install 'wsocket[gevent]'"
             ) from None
-        if explicit and not gevent.monkey.is_module_patched("socket"):
-            logger.warning(
-                "gevent is not monkey-patched: a handler that blocks (time.sleep, "
-                "a database call) blocks every connection. Put "
-                "'from gevent import monkey; monkey.patch_all()' first in your "
-                "program, or use server='threading'."
+        if gevent.monkey.is_module_patched("socket"):
+            return "gevent", "gevent, monkey-patched"
+        logger.warning(
+            "gevent is not monkey-patched: a handler that blocks (time.sleep, "
+            "a database call) blocks every connection. Put "
+            "'from gevent import monkey; monkey.patch_all()' first in your "
+            "program, or use server='threading'."
+        )
+        return "gevent", "gevent, not monkey-patched: your handlers must not block"
+    if server == "threading":
+        return "threading", "threads"
+    raise ValueError(f"unknown server {server!r}: use 'auto', 'gevent' or 'threading'")
+
+
+def import_app(spec: str) -> Callable[..., Any]:
+    """Import the WSGI application named by ``"module:attribute"``.
+
+    As gunicorn reads it: ``"package.module:app"``, ``"module:obj.app"``,
+    ``"module:create_app()"`` (a factory called without arguments), or
+    ``"module"`` alone (its ``app``, else its ``application``). The current
+    directory is searched first, as when running ``python -m``.
+
+    Raises:
+        AppNotFound: the module, the attribute, or a callable is missing;
+            the message says which.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not all(
+        part.isidentifier() for part in module_name.split(".")
+    ):
+        raise AppNotFound(
+            f"{spec!r} is not a module path: write 'module:app', as in "
+            "'myproject.web:app'"
+        )
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise AppNotFound(
+                f"cannot import {module_name!r} for {spec!r}: no module "
+                f"named {exc.name!r} (run from the directory that holds it, "
+                "or check the spelling)"
+            ) from exc
+        raise
+    names = [attribute] if attribute else ["app", "application"]
+    for name in names:
+        factory = name.endswith("()")
+        path = name[:-2] if factory else name
+        obj: Any = module
+        try:
+            for part in path.split("."):
+                if not part.isidentifier():
+                    raise AppNotFound(f"{spec!r}: {name!r} is not an attribute name")
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        if factory:
+            obj = obj()
+        if not callable(obj):
+            raise AppNotFound(
+                f"{spec!r} is {type(obj).__name__} object, not a WSGI "
+                "application (a callable taking environ and start_response)"
             )
-    return WSGIServer(app, host, port, concurrency=server, **options)
+        return obj  # type: ignore[no-any-return]
+    raise AppNotFound(
+        f"module {module_name!r} (from {getattr(module, '__file__', '?')}) "
+        f"has no attribute {' or '.join(repr(n) for n in names)}"
+    )
+
+
+def _with_websockets(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``app`` with :class:`WebSocketMiddleware` unless it has it already."""
+    from .middleware import WebSocketMiddleware, handles_websockets
+
+    if handles_websockets(app):
+        return app
+    return WebSocketMiddleware(app)
+
+
+def make_server(
+    app: Union[str, Callable[..., Any]],
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    server: str = "auto",
+    **options: Any,
+) -> WSGIServer:
+    """Create a bound :class:`WSGIServer` without starting it.
+
+    Args:
+        app: the WSGI application, or a ``"module:app"`` string (see
+            :func:`import_app`). It is wrapped in
+            :class:`~wsocket.middleware.WebSocketMiddleware` unless it
+            handles WebSockets already (a middleware, a
+            :class:`~wsocket.app.WSocketApp`, or a Flask app whose
+            ``wsgi_app`` is a middleware).
+        host: address to bind.
+        port: port to bind; ``0`` picks a free one.
+        server: ``"auto"`` (gevent when gevent's monkey-patching is active,
+            threads otherwise), ``"gevent"`` or ``"threading"``.
+        **options: passed to :class:`WSGIServer` (``max_connections``...).
+
+    Raises:
+        TypeError: ``app`` is not callable.
+        AppNotFound: a ``"module:app"`` string that leads nowhere.
+        ValueError: for an unknown ``server`` name.
+        ImportError: for ``server="gevent"`` without gevent installed.
+        PortInUse: another program listens on ``host:port``.
+    """
+    return _make_server(app, host, port, server, **options)[0]
+
+
+def _make_server(
+    app: Union[str, Callable[..., Any]],
+    host: str,
+    port: int,
+    server: str,
+    **options: Any,
+) -> Tuple[WSGIServer, str]:
+    if isinstance(app, str):
+        app = import_app(app)
+    if not callable(app):
+        raise TypeError(
+            f"the app must be a WSGI callable (environ, start_response) or a "
+            f"'module:app' string, not {type(app).__name__}"
+        )
+    concurrency, why = _choose_mode(server)
+    srv = WSGIServer(
+        _with_websockets(app), host, port, concurrency=concurrency, **options
+    )
+    return srv, why
+
+
+def _setup_logging(quiet: bool) -> None:
+    """Make wsocket's log visible from a bare script, as run() promises."""
+    package = logging.getLogger("wsocket")
+    if not quiet and access_logger.level == logging.NOTSET:
+        access_logger.setLevel(logging.INFO)
+    elif quiet and access_logger.level == logging.NOTSET:
+        access_logger.setLevel(logging.WARNING)
+    if package.handlers or logging.getLogger().handlers:
+        return  # the program configured logging itself
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    package.addHandler(handler)
 
 
 def run(
-    app: Callable[..., Any],
+    app: Union[str, Callable[..., Any]],
     host: str = "127.0.0.1",
     port: int = 8080,
     server: str = "auto",
@@ -794,28 +1021,44 @@ def run(
 ) -> None:
     """Serve ``app`` until Ctrl-C or SIGTERM.
 
+    ``server="auto"`` (the default) runs on gevent when gevent's
+    monkey-patching is already active, and on threads otherwise, so that a
+    handler that blocks (``time.sleep``, a database call) never stalls the
+    other clients. ``server="gevent"`` without monkey-patching is the fast
+    mode for handlers that never block. The start-up line says which mode
+    runs and why.
+
     On stop, the server stops accepting, closes open WebSockets with 1001
     (going away), and returns within ``grace`` seconds.
 
     Args:
-        app: the WSGI application.
+        app: the WSGI application or a ``"module:app"`` string; wrapped in
+            :class:`~wsocket.middleware.WebSocketMiddleware` when it does
+            not handle WebSockets itself (see :func:`make_server`).
         host: address to bind; ``127.0.0.1`` by default (use ``0.0.0.0`` to
             listen on every interface).
         port: port to bind; ``0`` picks a free one, which is printed.
         server: ``"auto"``, ``"gevent"`` or ``"threading"``.
         grace: seconds allowed for open connections to finish at stop.
-        quiet: do not print the listening address.
+        quiet: print neither the listening address nor the access log (one
+            line per request on the ``wsocket.access`` logger).
         **options: passed to :class:`WSGIServer`.
+
+    Raises:
+        SystemExit: with a one-line message when the port is in use.
+        TypeError: ``app`` is not callable.
+        AppNotFound: a ``"module:app"`` string that leads nowhere.
     """
     import signal
 
-    srv = make_server(app, host, port, server, **options)
+    try:
+        srv, why = _make_server(app, host, port, server, **options)
+    except PortInUse as exc:
+        raise SystemExit(f"wsocket: {exc}") from None
+    _setup_logging(quiet)
     if not quiet:
-        mode = srv.concurrency
-        if mode == "gevent" and not _monkey_patched():
-            mode += ", not monkey-patched: a blocking handler blocks every connection"
         print(
-            f"wsocket serving on {srv.url} ({mode}); Ctrl-C to stop",
+            f"wsocket serving on {srv.url} ({why}); Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )

@@ -210,6 +210,14 @@ def _make_handler_class() -> Any:
             environ[HANDLER_KEY] = self
             return environ
 
+        def run_application(self) -> None:
+            super().run_application()
+            status = self.status
+            if status and not str(status).startswith("101"):
+                from ..middleware import note_unanswered_upgrade
+
+                note_unanswered_upgrade(self.environ, status)
+
     WebSocketHandler.__module__ = __name__
     return WebSocketHandler
 

@@ -775,13 +775,30 @@ def test_handler_return_forms():
     assert client.get("/json").json == {"a": [1]}
 
 
+def test_returning_a_dict_sends_json():
+    app = WSocketApp()
+
+    @app.route("/")
+    def handler():
+        return {"a": 1, "name": "Ada"}
+
+    @app.route("/list")
+    def chunks():
+        return ["a", "b"]
+
+    response = web(app).get("/", status=200)
+    assert response.content_type == "application/json"
+    assert response.json == {"a": 1, "name": "Ada"}
+    assert web(app).get("/list").body == b"ab"
+
+
 @pytest.mark.parametrize("debug", [False, True])
-def test_returning_a_dict_is_a_clear_500(caplog, debug):
+def test_returning_a_list_of_dicts_is_a_clear_500(caplog, debug):
     app = WSocketApp(debug=debug)
 
     @app.route("/")
     def handler():
-        return {"a": 1}
+        return [{"a": 1}]
 
     with caplog.at_level(logging.ERROR, logger="wsocket.app"):
         response = web(app).get("/", status=500)
@@ -1579,6 +1596,8 @@ def test_module_exports():
         "Rule",
         "Router",
         "NoMatch",
+        "BuildError",
+        "build_path",
         "DEFAULT_CONVERTERS",
     }
 

@@ -203,7 +203,7 @@ def test_is_upgrade_request(upgrade: Optional[str], expected: bool) -> None:
 
 # Server-side validation: one row per rule of RFC 6455 section 4.2.1.
 
-VERSION_HEADERS = [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")]
+VERSION_HEADERS = [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13, 8, 7")]
 NEEDS_HTTP_11 = ": a WebSocket handshake needs HTTP/1.1 or later"
 
 BAD_REQUESTS: List[
@@ -293,16 +293,16 @@ BAD_REQUESTS: List[
     ),
     (
         "old version",
-        {"HTTP_SEC_WEBSOCKET_VERSION": "8"},
+        {"HTTP_SEC_WEBSOCKET_VERSION": "6"},
         426,
-        "unsupported Sec-WebSocket-Version 8: this server supports 13",
+        "unsupported Sec-WebSocket-Version 6: this server supports 13, 8, 7",
         VERSION_HEADERS,
     ),
     (
         "two versions",
         {"HTTP_SEC_WEBSOCKET_VERSION": "13, 8"},
         426,
-        "unsupported Sec-WebSocket-Version 13, 8: this server supports 13",
+        "unsupported Sec-WebSocket-Version 13, 8: this server supports 13, 8, 7",
         VERSION_HEADERS,
     ),
     (
@@ -449,7 +449,7 @@ def test_acceptable_variants(changes: Dict[str, Optional[str]]) -> None:
 
 def test_version_is_checked_before_key() -> None:
     # A client of an older draft learns which version to speak (4.4).
-    environ = make_environ(HTTP_SEC_WEBSOCKET_VERSION="8", HTTP_SEC_WEBSOCKET_KEY=None)
+    environ = make_environ(HTTP_SEC_WEBSOCKET_VERSION="6", HTTP_SEC_WEBSOCKET_KEY=None)
     with pytest.raises(HandshakeError) as excinfo:
         server_handshake(environ)
     assert excinfo.value.status == 426
@@ -674,14 +674,16 @@ def test_reject_response_bad_request() -> None:
 
 def test_reject_response_upgrade_required() -> None:
     with pytest.raises(HandshakeError) as excinfo:
-        server_handshake(make_environ(HTTP_SEC_WEBSOCKET_VERSION="8"))
+        server_handshake(make_environ(HTTP_SEC_WEBSOCKET_VERSION="6"))
     status, headers, body = reject_response(excinfo.value)
     assert status == "426 Upgrade Required"
-    assert ("Sec-WebSocket-Version", "13") in headers
+    assert ("Sec-WebSocket-Version", "13, 8, 7") in headers
     assert ("Upgrade", "websocket") in headers
     assert ("Connection", "Upgrade, close") in headers
     assert ("Content-Length", str(len(body))) in headers
-    assert body == b"unsupported Sec-WebSocket-Version 8: this server supports 13\n"
+    assert body == (
+        b"unsupported Sec-WebSocket-Version 6: this server supports 13, 8, 7\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -734,7 +736,7 @@ def test_reject_response_without_hop_by_hop_headers_under_wsgiref(
     error = HandshakeError("nope", status)
     if status == 426:
         with pytest.raises(HandshakeError) as excinfo:
-            server_handshake(make_environ(HTTP_SEC_WEBSOCKET_VERSION="8"))
+            server_handshake(make_environ(HTTP_SEC_WEBSOCKET_VERSION="6"))
         error = excinfo.value
 
     def app(environ: Environ, start_response: Any) -> List[bytes]:
@@ -1537,3 +1539,37 @@ def test_wsproto_server_accepts_our_client(compress: bool) -> None:
     assert result is not None
     assert result.subprotocol == "chat"
     assert (result.deflate is not None) is compress
+
+
+@pytest.mark.parametrize("version", ["7", "8"])
+def test_hybi_drafts_7_and_8_are_accepted(version: str) -> None:
+    # hybi-07/08 frame as RFC 6455 does, and name the origin header
+    # Sec-WebSocket-Origin.
+    environ = make_environ(HTTP_SEC_WEBSOCKET_VERSION=version)
+    result = server_handshake(environ)
+    assert ("Sec-WebSocket-Accept", accept_key(environ["HTTP_SEC_WEBSOCKET_KEY"])) in (
+        result.headers
+    )
+    allowed = make_environ(
+        HTTP_SEC_WEBSOCKET_VERSION=version,
+        HTTP_ORIGIN=None,
+        HTTP_SEC_WEBSOCKET_ORIGIN="https://app.example",
+    )
+    server_handshake(allowed, origins=["https://app.example"])
+    refused = make_environ(
+        HTTP_SEC_WEBSOCKET_VERSION=version,
+        HTTP_ORIGIN=None,
+        HTTP_SEC_WEBSOCKET_ORIGIN="https://evil.example",
+    )
+    with pytest.raises(HandshakeError) as excinfo:
+        server_handshake(refused, origins=["https://app.example"])
+    assert excinfo.value.status == 403
+
+
+def test_sec_websocket_origin_is_ignored_for_version_13() -> None:
+    environ = make_environ(
+        HTTP_ORIGIN=None, HTTP_SEC_WEBSOCKET_ORIGIN="https://app.example"
+    )
+    with pytest.raises(HandshakeError) as excinfo:
+        server_handshake(environ, origins=["https://app.example"])
+    assert excinfo.value.status == 403

@@ -39,11 +39,14 @@ How a request is served:
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import logging
+import re
 import sys
 import traceback
+import urllib.parse
 from typing import (
     Any,
     Callable,
@@ -59,9 +62,10 @@ from typing import (
     Union,
 )
 
+from .connection import WebSocket
 from .exceptions import ConnectionClosed
-from .handshake import is_upgrade_request
-from .middleware import WebSocketMiddleware
+from .handshake import SUPPORTED_VERSIONS, is_upgrade_request
+from .middleware import WebSocketMiddleware, handles_websockets
 from .responses import (
     DEFAULT_CONTENT_TYPE,
     HTTPError,
@@ -75,7 +79,8 @@ from .responses import (
     status_line,
     to_wsgi,
 )
-from .routing import NoMatch, Router
+from .routing import BuildError, NoMatch, Router, build_path
+from .utils import GUID
 
 __all__ = ["WSocketApp", "Route", "EventHook", "calling_style"]
 
@@ -107,6 +112,18 @@ def _check_options(options: Dict[str, Any], where: str) -> None:
                 f"{where}: unknown WebSocket option {name!r}; the options are "
                 + ", ".join(known)
             )
+
+
+_PARAM_NAMES = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*:)?([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def _key_text(key: Tuple[str, str]) -> str:
+    path, what = key
+    if what == "websocket":
+        return f"the WebSocket route {path!r}"
+    if what == "*":
+        return f"{path!r} for every method"
+    return f"{what} {path!r}"
 
 
 def _route_path(environ: Dict[str, Any]) -> str:
@@ -305,6 +322,7 @@ class Route:
             ``"params"`` or ``"websocket"``.
         invoke: calls the handler in that style, as
             ``invoke(environ, start_response, params)``.
+        name: the name :meth:`WSocketApp.url_for` knows it by.
         websocket_options: the options of its WebSocket handshake and
             connection (the app's, overridden by the route's).
         middleware: the :class:`~wsocket.middleware.WebSocketMiddleware`
@@ -321,6 +339,7 @@ class Route:
         "invoke",
         "websocket_options",
         "middleware",
+        "name",
     )
 
     def __init__(
@@ -342,6 +361,7 @@ class Route:
         self.invoke = _invoker(handler, style)
         self.websocket_options = websocket_options
         self.middleware: Optional[WebSocketMiddleware] = None
+        self.name = ""
 
     def accepts(self, method: str) -> bool:
         """Tell whether the route answers HTTP ``method``."""
@@ -524,6 +544,10 @@ class WSocketApp:
     is set.
 
     Args:
+        app: a WSGI application that serves what matches no route or mount
+            (WebSocket upgrades included), e.g. the Flask app you had.
+        protocol: a subprotocol (or several) to offer WebSocket clients, as
+            in ``WSocketApp(protocol="WAMP")``; added to ``subprotocols``.
         debug: show tracebacks on 500 pages. Never in production: a
             traceback tells an attacker about your code.
         **websocket_options: options for every WebSocket route, the keyword
@@ -540,8 +564,31 @@ class WSocketApp:
     #: Read by :func:`wsocket.middleware.handles_websockets`: the app answers
     #: upgrades itself, route by route.
     wsocket_upgrades = True
+    #: The GUID of the ``Sec-WebSocket-Accept`` computation (RFC 6455 1.3).
+    GUID = GUID
+    #: The ``Sec-WebSocket-Version`` values accepted, newest first.
+    SUPPORTED_VERSIONS = SUPPORTED_VERSIONS
+    #: The class of the sockets handlers get.
+    websocket_class = WebSocket
 
-    def __init__(self, debug: bool = False, **websocket_options: Any) -> None:
+    def __init__(
+        self,
+        app: Optional[Callable[..., Any]] = None,
+        protocol: Union[None, str, Sequence[str]] = None,
+        debug: bool = False,
+        **websocket_options: Any,
+    ) -> None:
+        if app is not None and not callable(app):
+            raise TypeError(
+                f"WSocketApp(app=...) must be a WSGI callable, not {type(app).__name__}"
+            )
+        if protocol is not None:
+            offered = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+            websocket_options["subprotocols"] = tuple(
+                websocket_options.get("subprotocols", ())
+            ) + tuple(
+                p for p in offered if p not in websocket_options.get("subprotocols", ())
+            )
         _check_options(websocket_options, "WSocketApp()")
         self.debug = debug
         #: The WebSocket options of the app, merged into each route's.
@@ -555,6 +602,18 @@ class WSocketApp:
         self._onmessage = EventHook("onmessage")
         self._onclose = EventHook("onclose")
         self._events = WebSocketMiddleware(self._events_session, **websocket_options)
+        # (path, method) and (path, "websocket") claims -> (route, implicit).
+        self._taken: Dict[Tuple[str, str], Tuple[Route, bool]] = {}
+        self._names: Dict[str, List[Route]] = {}
+        # (prefix as in PATH_INFO, app), longest prefix first.
+        self._mounts: List[Tuple[str, Callable[..., Any]]] = []
+        self._script_name: contextvars.ContextVar[str] = contextvars.ContextVar(
+            "wsocket_script_name", default=""
+        )
+        #: The application serving what no route or mount matches, if any.
+        self.app: Optional[Callable[..., Any]] = (
+            None if app is None else self._websocket_capable(app)
+        )
 
     def __repr__(self) -> str:
         return f"<WSocketApp {len(self.routes)} routes>"
@@ -567,6 +626,7 @@ class WSocketApp:
         methods: Union[None, str, Iterable[str]] = None,
         *,
         websocket: Optional[bool] = None,
+        name: Optional[str] = None,
         **websocket_options: Any,
     ) -> Callable[[H], H]:
         """Register the decorated function as the handler of ``path``.
@@ -595,8 +655,11 @@ class WSocketApp:
                 the open connection in ``environ["wsgi.websocket"]`` (or
                 ``request.environ``). The default is ``True`` for handlers
                 that get the environ or a request, ``False`` for the others,
-                which could not reach the connection. A route that does not
-                answer upgrades serves them as plain HTTP requests.
+                which could not reach the connection, and for a path that has
+                a WebSocket route of its own. A route that does not answer
+                upgrades serves them as plain HTTP requests.
+            name: the name :meth:`url_for` knows the route by; the
+                function's name by default.
             **websocket_options: WebSocket options for this route, overriding
                 the app's (see :class:`WSocketApp`).
 
@@ -604,14 +667,21 @@ class WSocketApp:
             A decorator that registers the function and returns it unchanged.
 
         Raises:
-            ValueError: for an invalid pattern or method.
+            ValueError: for an invalid pattern or method, a (method, path)
+                or WebSocket path registered already, or a name taken by
+                another handler.
             TypeError: for an unknown option, or a handler whose signature
                 cannot take the path parameters.
         """
 
         def decorator(handler: H) -> H:
             self.add_route(
-                path, handler, methods, websocket=websocket, **websocket_options
+                path,
+                handler,
+                methods,
+                websocket=websocket,
+                name=name,
+                **websocket_options,
             )
             return handler
 
@@ -624,6 +694,7 @@ class WSocketApp:
         methods: Union[None, str, Iterable[str]] = None,
         *,
         websocket: Optional[bool] = None,
+        name: Optional[str] = None,
         **websocket_options: Any,
     ) -> Route:
         """Register ``handler`` for ``path``; the same as :meth:`route`.
@@ -641,8 +712,16 @@ class WSocketApp:
         if not callable(handler):
             raise TypeError(f"the handler of {path!r} must be callable")
         style = calling_style(handler)
+        method_set = _normalize_methods(methods)
+        implicit = websocket is None
         if websocket is None:
-            websocket = style != PARAMS
+            # Pages that get the environ or a request answer upgrades too,
+            # unless the path has its WebSocket route already.
+            websocket = (
+                style != PARAMS
+                and (method_set is None or "GET" in method_set)
+                and (path, "websocket") not in self._taken
+            )
         elif websocket and style == PARAMS:
             raise ValueError(
                 f"{_describe(handler)}() takes path parameters only, so it "
@@ -652,14 +731,18 @@ class WSocketApp:
         return self._add(
             path,
             handler,
-            _normalize_methods(methods),
+            method_set,
             style,
             websocket,
             False,
             websocket_options,
+            name,
+            implicit,
         )
 
-    def websocket(self, path: str, **websocket_options: Any) -> Callable[[H], H]:
+    def websocket(
+        self, path: str, *, name: Optional[str] = None, **websocket_options: Any
+    ) -> Callable[[H], H]:
         """Register the decorated function as the WebSocket handler of ``path``.
 
         The handler is called as ``handler(ws, **params)`` with the open
@@ -669,6 +752,8 @@ class WSocketApp:
 
         Args:
             path: the path pattern (see :mod:`wsocket.routing`).
+            name: the name :meth:`url_for` knows the route by; the
+                function's name by default.
             **websocket_options: WebSocket options for this route
                 (``subprotocols``, ``max_message_size``, ``compression``,
                 ``origins``, ``ping_interval``...), overriding the app's.
@@ -677,19 +762,25 @@ class WSocketApp:
             A decorator that registers the function and returns it unchanged.
 
         Raises:
-            ValueError: for an invalid pattern or option value.
+            ValueError: for an invalid pattern or option value, or a path
+                that has a WebSocket route already.
             TypeError: for an unknown option, or a handler whose signature
                 cannot take the path parameters.
         """
 
         def decorator(handler: H) -> H:
-            self.add_websocket(path, handler, **websocket_options)
+            self.add_websocket(path, handler, name=name, **websocket_options)
             return handler
 
         return decorator
 
     def add_websocket(
-        self, path: str, handler: Handler, **websocket_options: Any
+        self,
+        path: str,
+        handler: Handler,
+        *,
+        name: Optional[str] = None,
+        **websocket_options: Any,
     ) -> Route:
         """Register ``handler`` for WebSockets on ``path``; see :meth:`websocket`.
 
@@ -704,7 +795,14 @@ class WSocketApp:
         if not callable(handler):
             raise TypeError(f"the handler of {path!r} must be callable")
         return self._add(
-            path, handler, frozenset(("GET",)), SOCKET, True, True, websocket_options
+            path,
+            handler,
+            frozenset(("GET",)),
+            SOCKET,
+            True,
+            True,
+            websocket_options,
+            name,
         )
 
     def _add(
@@ -716,10 +814,31 @@ class WSocketApp:
         websocket: bool,
         websocket_only: bool,
         websocket_options: Dict[str, Any],
+        name: Optional[str] = None,
+        implicit: bool = False,
     ) -> Route:
         _check_options(websocket_options, f"route {path!r}")
         options = {**self.websocket_options, **websocket_options}
         route = Route(path, handler, methods, websocket, websocket_only, style, options)
+        route.name = name or getattr(handler, "__name__", None) or _describe(handler)
+        if name is not None:
+            for named in self._names.get(name, ()):
+                if named.handler is not handler:
+                    raise ValueError(
+                        f"route name {name!r} is taken by {_describe(named.handler)}"
+                        f"() ({named.pattern!r}); pick another name for "
+                        f"{_describe(handler)}()"
+                    )
+        keys = self._keys(route)
+        for key in keys:
+            claim = self._taken.get(key)
+            if claim is not None and not (key[1] == "websocket" and claim[1]):
+                raise ValueError(
+                    f"{_key_text(key)} is registered twice: by "
+                    f"{_describe(claim[0].handler)}() and by "
+                    f"{_describe(handler)}(); remove one, or give them "
+                    "different paths or methods"
+                )
         if websocket:
             route.middleware = WebSocketMiddleware(
                 functools.partial(self._websocket_session, route), **options
@@ -737,8 +856,118 @@ class WSocketApp:
         except TypeError:
             self.router.remove(rule)
             raise
+        for key in keys:
+            previous = self._taken.get(key)
+            if previous is not None:
+                # An explicit WebSocket route takes upgrades over from a
+                # page that only answered them by default.
+                self._demote(previous[0])
+            self._taken[key] = (route, implicit and key[1] == "websocket")
+        self._names.setdefault(route.name, []).append(route)
         self.routes.append(route)
         return route
+
+    @staticmethod
+    def _keys(route: Route) -> List[Tuple[str, str]]:
+        """What a route claims: (path, method) pairs and (path, "websocket")."""
+        keys: List[Tuple[str, str]] = []
+        if not route.websocket_only:
+            methods = sorted(route.methods) if route.methods is not None else ["*"]
+            keys.extend((route.pattern, method) for method in methods)
+        if route.websocket:
+            keys.append((route.pattern, "websocket"))
+        return keys
+
+    def _demote(self, route: Route) -> None:
+        """Stop a route from answering upgrades (it keeps its HTTP methods)."""
+        route.websocket = False
+        route.middleware = None
+        for rule in self.router.rules:
+            if rule.target is route:
+                rule.websocket = False
+
+    def url_for(self, name: str, **params: Any) -> str:
+        """Build the URL of the route called ``name``.
+
+        Path parameters fill the pattern; other keywords become the query
+        string. A wildcard route takes the rest of its path as ``_rest``.
+        The URL starts with the ``SCRIPT_NAME`` of the request being served,
+        so it stays right when the app is mounted under a prefix.
+
+        Example::
+
+            @app.route("/users/<int:id>", name="user")
+            def user(id): ...
+
+            app.url_for("user", id=7, tab="posts")   # "/users/7?tab=posts"
+
+        Raises:
+            BuildError: no route has that name, or none takes those
+                parameters.
+        """
+        routes = self._names.get(name)
+        if not routes:
+            known = ", ".join(sorted(self._names)) or "none"
+            raise BuildError(f"no route is named {name!r} (names: {known})")
+        rest = str(params.pop("_rest", ""))
+        problems = []
+        for route in routes:
+            try:
+                path = build_path(route.pattern, params, self.router.converters)
+            except BuildError as exc:
+                problems.append(str(exc))
+                continue
+            if route.pattern.endswith("*"):
+                path += urllib.parse.quote(rest)
+            used = set(_PARAM_NAMES.findall(route.pattern))
+            query = [(k, v) for k, v in params.items() if k not in used]
+            url = self._script_name.get() + path
+            if query:
+                url += "?" + urllib.parse.urlencode(query, doseq=True)
+            return url
+        raise BuildError("; ".join(problems))
+
+    def mount(self, prefix: str, app: Callable[..., Any]) -> None:
+        """Serve every path under ``prefix`` with another WSGI application.
+
+        The mounted app sees the prefix moved from ``PATH_INFO`` to
+        ``SCRIPT_NAME`` (PEP 3333): mounted at ``/blog``, a request for
+        ``/blog/posts/1`` reaches it as ``SCRIPT_NAME="/blog"``,
+        ``PATH_INFO="/posts/1"``. It may be another :class:`WSocketApp`, a
+        Flask or Django app, any WSGI callable; an app that does not answer
+        WebSocket upgrades itself is wrapped in a
+        :class:`~wsocket.middleware.WebSocketMiddleware` with this app's
+        options, so it finds sockets in ``environ["wsgi.websocket"]``.
+
+        Mounts come after this app's own routes (wildcards included), the
+        longest prefix first.
+
+        Raises:
+            ValueError: for a prefix that is not ``/name...`` or is mounted
+                already (use ``app=`` of :class:`WSocketApp` for ``/``).
+            TypeError: ``app`` is not callable.
+        """
+        if not callable(app):
+            raise TypeError(f"mount({prefix!r}, app): app must be a WSGI callable")
+        if not isinstance(prefix, str) or not prefix.startswith("/"):
+            raise ValueError(f"mount prefix {prefix!r} must start with '/'")
+        prefix = prefix.rstrip("/")
+        if not prefix:
+            raise ValueError(
+                "mount prefix '/' would take every path: pass the app as "
+                "WSocketApp(app=...) to serve what no route matches"
+            )
+        # PATH_INFO holds the path's bytes as Latin-1 (PEP 3333).
+        raw = prefix.encode("utf-8").decode("latin-1")
+        if any(mounted == raw for mounted, _ in self._mounts):
+            raise ValueError(f"{prefix!r} is mounted already")
+        self._mounts.append((raw, self._websocket_capable(app)))
+        self._mounts.sort(key=lambda item: -len(item[0]))
+
+    def _websocket_capable(self, app: Callable[..., Any]) -> Callable[..., Any]:
+        if handles_websockets(app):
+            return app
+        return WebSocketMiddleware(app, **self.websocket_options)
 
     def error(self, status: StatusLike) -> Callable[[H], H]:
         """Register the decorated function as the page for error ``status``.
@@ -924,14 +1153,15 @@ class WSocketApp:
         path = _route_path(environ)
         session = "wsgi.websocket" in environ  # upgraded by an outer middleware
         wants_ws = session or (method == "GET" and is_upgrade_request(environ))
+        script = environ.get("SCRIPT_NAME", "")
+        if script != self._script_name.get():
+            self._script_name.set(script)
         try:
             rule, params = self.router.match(path, method, websocket=wants_ws)
         except NoMatch as missing:
-            if wants_ws and not missing.allowed and self._events_enabled():
-                if session:
-                    return self._events_session(environ, start_response)
-                return self._events(environ, start_response)
-            return self._no_route(missing, method, environ, start_response)
+            if missing.allowed:
+                return self._no_route(missing, method, environ, start_response)
+            return self._unrouted(missing, wants_ws, session, environ, start_response)
         route: Route = rule.target
         environ["wsgiorg.routing_args"] = ((), params)
         if wants_ws and route.websocket:
@@ -940,6 +1170,30 @@ class WSocketApp:
             assert route.middleware is not None
             return route.middleware(environ, start_response)
         return self._serve(route, params, environ, start_response)
+
+    def _unrouted(
+        self,
+        missing: NoMatch,
+        wants_ws: bool,
+        session: bool,
+        environ: Dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
+        """Serve a path no route matched: mounts, ``app=``, hooks, then 404."""
+        if self._mounts:
+            raw = environ.get("PATH_INFO") or "/"
+            for prefix, app in self._mounts:
+                if raw == prefix or raw.startswith(prefix + "/"):
+                    environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                    environ["PATH_INFO"] = raw[len(prefix) :]
+                    return app(environ, start_response)  # type: ignore[no-any-return]
+        if self.app is not None:
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        if wants_ws and self._events_enabled():
+            if session:
+                return self._events_session(environ, start_response)
+            return self._events(environ, start_response)
+        return self._no_route(missing, "GET", environ, start_response)
 
     def _no_route(
         self,
@@ -978,6 +1232,16 @@ class WSocketApp:
         try:
             result = route.invoke(environ, pending, params)
             if pending is not None:
+                if result is None and not pending.called:
+                    logger.error(
+                        "handler %s for %s %s returned None without calling "
+                        "start_response(): return the body (a str, bytes or "
+                        "a list of them) after calling start_response()",
+                        _describe(route.handler),
+                        environ.get("REQUEST_METHOD", "GET"),
+                        _shown(_route_path(environ)),
+                    )
+                    return self._internal_error(None, environ, start_response)
                 return self._finish_wsgi(result, pending, environ, start_response)
             return self._respond(result, environ, start_response, None)
         except HTTPError as error:
@@ -1048,9 +1312,12 @@ class WSocketApp:
         return to_wsgi(body, environ, start_response, status, headers)
 
     def _internal_error(
-        self, exc: BaseException, environ: Dict[str, Any], start_response: Any
+        self,
+        exc: Optional[BaseException],
+        environ: Dict[str, Any],
+        start_response: Any,
     ) -> Iterable[bytes]:
-        formatted = traceback.format_exc()
+        formatted = traceback.format_exc() if exc is not None else ""
         detail = formatted if self.debug else ""
         error = HTTPError(
             500,

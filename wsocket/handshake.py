@@ -68,10 +68,14 @@ __all__ = [
     "parse_ws_url",
     "ClientHandshake",
     "ClientHandshakeResult",
+    "SUPPORTED_VERSIONS",
 ]
 
-#: The only protocol version this module speaks (RFC 6455 section 4.1).
+#: The protocol version clients send (RFC 6455 section 4.1).
 _VERSION = "13"
+#: The versions a server accepts, newest first: 13 (RFC 6455) and the
+#: hybi-07/08 drafts, whose framing is the same.
+SUPPORTED_VERSIONS = ("13", "8", "7")
 
 _DEFAULT_PORTS = {False: 80, True: 443}
 
@@ -176,7 +180,10 @@ def _upgrade_required(reason: str) -> HandshakeError:
     return HandshakeError(
         reason,
         426,
-        [("Upgrade", "websocket"), ("Sec-WebSocket-Version", _VERSION)],
+        [
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", ", ".join(SUPPORTED_VERSIONS)),
+        ],
     )
 
 
@@ -279,15 +286,16 @@ def server_handshake(
 
     # 4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a value of
     # 13." Section 4.4 says how to answer other versions: 426 with the
-    # versions we support.
+    # versions we support. The hybi-07 and -08 drafts (versions 7 and 8)
+    # frame exactly as 13 does, and are still sent by a few old clients.
     ws_version = environ.get("HTTP_SEC_WEBSOCKET_VERSION")
     if ws_version is None:
         raise _upgrade_required("missing Sec-WebSocket-Version header")
     ws_version = str(ws_version).strip(" \t")
-    if ws_version != _VERSION:
+    if ws_version not in SUPPORTED_VERSIONS:
         raise _upgrade_required(
             f"unsupported Sec-WebSocket-Version {_safe(ws_version)}:"
-            f" this server supports 13"
+            f" this server supports {', '.join(SUPPORTED_VERSIONS)}"
         )
 
     # 4.2.1 item 5: "A |Sec-WebSocket-Key| header field with a base64-encoded
@@ -311,7 +319,10 @@ def server_handshake(
 
     # 4.2.1 item 7 and section 10.2: the Origin header protects against
     # cross-site WebSocket requests from browsers.
+    # The hybi drafts named it Sec-WebSocket-Origin.
     origin_value = environ.get("HTTP_ORIGIN")
+    if origin_value is None and ws_version != _VERSION:
+        origin_value = environ.get("HTTP_SEC_WEBSOCKET_ORIGIN")
     origin = None if origin_value is None else str(origin_value)
     if origins is not None and not _origin_allowed(origin, origins):
         raise HandshakeError(

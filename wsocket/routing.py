@@ -41,6 +41,7 @@ WebSocket route exists there.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import (
     Any,
     Callable,
@@ -55,7 +56,15 @@ from typing import (
     Tuple,
 )
 
-__all__ = ["Converter", "Rule", "Router", "NoMatch", "DEFAULT_CONVERTERS"]
+__all__ = [
+    "Converter",
+    "Rule",
+    "Router",
+    "NoMatch",
+    "BuildError",
+    "build_path",
+    "DEFAULT_CONVERTERS",
+]
 
 
 class Converter(NamedTuple):
@@ -119,6 +128,42 @@ class NoMatch(LookupError):
             allowed = ", ".join(sorted(self.allowed))
             return f"{self.path}: method not allowed (allowed: {allowed})"
         return f"{self.path}: no route"
+
+
+class BuildError(LookupError):
+    """A URL cannot be built: unknown route name, or missing or bad values."""
+
+
+def build_path(
+    pattern: str, params: Dict[str, Any], converters: Dict[str, Converter]
+) -> str:
+    """Fill the parameters of ``pattern`` with ``params``.
+
+    Values are turned into text with :func:`str` and percent-encoded (a
+    ``path`` parameter keeps its slashes); each must match its converter.
+    A trailing wildcard is left out (``/files/*`` builds ``/files/``).
+
+    Raises:
+        BuildError: a parameter is missing or its value does not match.
+    """
+    parts: List[str] = []
+    end = 0
+    for found in _PARAM.finditer(pattern):
+        kind, name = found.group(1) or "str", found.group(2)
+        if name not in params:
+            raise BuildError(f"{pattern!r} needs a value for {name!r}")
+        text = str(params[name])
+        conv = converters.get(kind)
+        if conv is not None and re.fullmatch(conv.regex, text) is None:
+            raise BuildError(
+                f"{pattern!r}: {name}={params[name]!r} does not match <{kind}:{name}>"
+            )
+        parts.append(pattern[end : found.start()])
+        parts.append(urllib.parse.quote(text, safe="/" if kind == "path" else ""))
+        end = found.end()
+    parts.append(pattern[end:])
+    path = "".join(parts)
+    return path[:-1] if path.endswith("*") else path
 
 
 class Rule:

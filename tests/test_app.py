@@ -1612,3 +1612,391 @@ def test_webtest_lint_accepts_the_frameworks_own_answers(ws_app):
     client.get("/rooms/a/1", status=426)
     client.options("/post", status=204)
     client.head("/both", status=200)
+
+
+# -- the earlier wsocket package's API ------------------------------------------------
+
+
+def test_seed_wildcards_match_every_path_starting_with_the_text():
+    app = WSocketApp()
+
+    @app.route("/hello*")
+    def hello():
+        return "hello*"
+
+    @app.route("/hello/deep*")
+    def deeper():
+        return "deep*"
+
+    client = web(app)
+    for path in ("/hello", "/helloworld", "/hello/a/b"):
+        assert client.get(path).text == "hello*", path
+    assert client.get("/hello/deeper/x").text == "deep*"  # longest prefix wins
+    client.get("/hell", status=404)
+    client.get("/xhello", status=404)
+
+
+def test_wildcard_precedence_longest_prefix_that_accepts_the_method():
+    app = WSocketApp()
+
+    @app.route("/api/*")
+    def slash():
+        return "/api/*"
+
+    @app.route("/api/v*", methods="POST")
+    def versioned():
+        return "/api/v*"
+
+    @app.route("/api/v1")
+    def exact():
+        return "exact"
+
+    client = web(app)
+    assert client.get("/api/v1").text == "exact"
+    assert client.post("/api/v2").text == "/api/v*"
+    # "/api/v*" is longer in characters than "/api/*" but takes POST only.
+    assert client.get("/api/v2").text == "/api/*"
+
+
+def test_wildcard_prefixes_that_accept_no_such_method_give_405():
+    app = WSocketApp()
+
+    @app.route("/up*", methods=["POST"])
+    def upload():
+        return "up"
+
+    response = web(app).get("/upload", status=405)
+    assert response.headers["Allow"] == "OPTIONS, POST"
+
+
+def test_seed_constructor_and_class_attributes():
+    assert WSocketApp.GUID == "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    assert WSocketApp.SUPPORTED_VERSIONS == ("13", "8", "7")
+    assert WSocketApp.websocket_class is wsocket.WebSocket
+    app = WSocketApp(None, None)
+    assert app.app is None
+    with pytest.raises(TypeError, match="must be a WSGI callable"):
+        WSocketApp(app=42)
+
+
+def test_protocol_offers_a_subprotocol():
+    app = WSocketApp(protocol="WAMP")
+
+    @app.websocket("/ws")
+    def handler(ws):
+        ws.send(ws.subprotocol or "none")
+
+    client = TestClient(app)
+    with client.websocket_connect("/ws", subprotocols=["WAMP"]) as ws:
+        assert ws.subprotocol == "WAMP"
+        assert ws.receive(timeout=TIMEOUT) == "WAMP"
+    with client.websocket_connect("/ws", subprotocols=["other"]) as ws:
+        assert ws.subprotocol is None
+
+
+def test_fallback_app_serves_what_no_route_matches_websockets_included():
+    def legacy(environ, start_response):
+        ws = environ.get("wsgi.websocket")
+        if ws is not None:
+            ws.send("legacy socket at " + environ["PATH_INFO"])
+            return []
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"legacy " + environ["PATH_INFO"].encode()]
+
+    app = WSocketApp(app=legacy)
+
+    @app.route("/new")
+    def new():
+        return "new"
+
+    client = web(app)
+    assert client.get("/new").text == "new"
+    assert client.get("/old/page").text == "legacy /old/page"
+    with TestClient(app).websocket_connect("/old/ws") as ws:
+        assert ws.receive(timeout=TIMEOUT) == "legacy socket at /old/ws"
+
+
+def test_a_returned_none_without_start_response_is_a_500_that_says_so(caplog):
+    app = WSocketApp()
+
+    @app.route("/")
+    def forgot(environ, start_response):
+        return None
+
+    with caplog.at_level(logging.ERROR, logger="wsocket.app"):
+        web(app).get("/", status=500)
+    (record,) = app_errors(caplog)
+    message = record.getMessage()
+    assert "forgot" in message and "returned None" in message
+
+
+def test_a_websocket_handler_returning_none_is_normal():
+    app = WSocketApp()
+
+    @app.route("/")
+    def handler(environ, start_response):
+        ws = environ.get("wsgi.websocket")
+        if not ws:
+            start_response()
+            return "Hello World!"
+        ws.send("hi")
+        return None
+
+    assert web(app).get("/").text == "Hello World!"
+    with TestClient(app).websocket_connect("/") as ws:
+        assert ws.receive(timeout=TIMEOUT) == "hi"
+        assert ws.receive(timeout=TIMEOUT) is None
+        assert ws.close_code == 1000
+
+
+# -- mounting -------------------------------------------------------------------------
+
+
+def test_mount_moves_the_prefix_to_script_name():
+    seen = []
+
+    def inner(environ, start_response):
+        seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"inner"]
+
+    app = WSocketApp()
+    app.mount("/blog", inner)
+    app.mount("/blog/admin/", inner)
+    client = web(app)
+    client.get("/blog")
+    client.get("/blog/posts/1")
+    client.get("/blog/admin/users")
+    client.get("/blogx", status=404)
+    assert seen == [("/blog", ""), ("/blog", "/posts/1"), ("/blog/admin", "/users")]
+
+
+def test_mounted_wsocket_app_routes_and_builds_urls_under_its_prefix():
+    inner = WSocketApp()
+
+    @inner.route("/users/<int:id>", name="user")
+    def user(id):
+        return inner.url_for("user", id=id + 1)
+
+    @inner.websocket("/ws")
+    def ws_handler(ws):
+        ws.send("inner ws; next: " + inner.url_for("user", id=1))
+
+    app = WSocketApp()
+
+    @app.route("/users/<int:id>", name="user")
+    def outer_user(id):
+        return app.url_for("user", id=id)
+
+    app.mount("/api", inner)
+    client = web(app)
+    assert client.get("/users/3").text == "/users/3"
+    assert client.get("/api/users/3").text == "/api/users/4"
+    assert web(inner).get("/users/3", extra_environ={"SCRIPT_NAME": "/x"}).text == (
+        "/x/users/4"
+    )
+    with TestClient(app).websocket_connect("/api/ws") as ws:
+        assert ws.receive(timeout=TIMEOUT) == "inner ws; next: /api/users/1"
+    # Routes come before mounts; an unknown path below the mount is the
+    # mounted app's 404.
+    client.get("/api/nothing", status=404)
+
+
+def test_mounted_plain_wsgi_app_gets_websockets():
+    def chat(environ, start_response):
+        ws = environ.get("wsgi.websocket")
+        if ws is None:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"page"]
+        for message in ws:
+            ws.send(environ["SCRIPT_NAME"] + ":" + message)
+        return []
+
+    app = WSocketApp()
+    app.mount("/chat", chat)
+    assert web(app).get("/chat/").text == "page"
+    with TestClient(app).websocket_connect("/chat/room") as ws:
+        ws.send("hi")
+        assert ws.receive(timeout=TIMEOUT) == "/chat:hi"
+
+
+def test_mount_errors():
+    app = WSocketApp()
+    app.mount("/a", lambda e, s: [])
+    with pytest.raises(ValueError, match="mounted already"):
+        app.mount("/a/", lambda e, s: [])
+    with pytest.raises(ValueError, match=r"WSocketApp\(app=\.\.\.\)"):
+        app.mount("/", lambda e, s: [])
+    with pytest.raises(ValueError, match="must start with '/'"):
+        app.mount("a", lambda e, s: [])
+    with pytest.raises(TypeError, match="must be a WSGI callable"):
+        app.mount("/b", "not an app")  # type: ignore[arg-type]
+
+
+def test_precedence_routes_wildcards_mounts_fallback_hooks_404():
+    def named(label):
+        def wsgi(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [label.encode()]
+
+        return wsgi
+
+    app = WSocketApp(app=named("fallback"))
+
+    @app.route("/docs/<page>")
+    def page(page):
+        return "route"
+
+    @app.route("/docs/*")
+    def docs_wild():
+        return "wildcard"
+
+    app.mount("/docs", named("mount"))
+    app.mount("/other", named("mount"))
+    client = web(app)
+    assert client.get("/docs/a").text == "route"
+    assert client.get("/docs/a/b").text == "wildcard"
+    assert client.get("/docs").text == "mount"
+    assert client.get("/other/x").text == "mount"
+    assert client.get("/elsewhere").text == "fallback"
+
+    bare = WSocketApp()
+
+    @bare.route("/page")
+    def only():
+        return "page"
+
+    bare.onmessage = lambda message, ws: ws.send("hook:" + message)
+    with TestClient(bare).websocket_connect("/unrouted") as ws:
+        ws.send("x")
+        assert ws.receive(timeout=TIMEOUT) == "hook:x"
+    web(bare).get("/unrouted", status=404)
+
+
+# -- names and url_for ----------------------------------------------------------------
+
+
+def test_url_for_builds_paths_and_query_strings():
+    app = WSocketApp()
+
+    @app.route("/users/<int:id>/<name>")
+    def user(id, name):
+        return ""
+
+    @app.route("/files/<path:rest>", name="file")
+    def files(rest):
+        return ""
+
+    @app.route("/static/*", name="static")
+    def static():
+        return ""
+
+    assert app.url_for("user", id=7, name="ada lovelace") == "/users/7/ada%20lovelace"
+    assert app.url_for("user", id=7, name="a", tab="x y", n=[1, 2]) == (
+        "/users/7/a?tab=x+y&n=1&n=2"
+    )
+    assert app.url_for("file", rest="a/b c.txt") == "/files/a/b%20c.txt"
+    assert app.url_for("static", _rest="css/site.css") == "/static/css/site.css"
+    with pytest.raises(wsocket.routing.BuildError, match="needs a value for 'name'"):
+        app.url_for("user", id=7)
+    with pytest.raises(wsocket.routing.BuildError, match="does not match <int:id>"):
+        app.url_for("user", id="seven", name="a")
+    with pytest.raises(wsocket.routing.BuildError, match="no route is named 'nope'"):
+        app.url_for("nope")
+
+
+def test_one_handler_on_two_paths_builds_the_one_that_fits():
+    app = WSocketApp()
+
+    @app.route("/items")
+    @app.route("/items/<int:id>")
+    def items(id=None):
+        return ""
+
+    assert app.url_for("items", id=3) == "/items/3"
+    assert app.url_for("items") == "/items"
+
+
+def test_a_route_name_taken_by_another_handler_is_refused():
+    app = WSocketApp()
+
+    @app.route("/a", name="home")
+    def first():
+        return ""
+
+    with pytest.raises(ValueError, match="route name 'home' is taken by"):
+
+        @app.route("/b", name="home")
+        def second():
+            return ""
+
+
+# -- registering twice ----------------------------------------------------------------
+
+
+def test_registering_the_same_method_and_path_twice_names_both_handlers():
+    app = WSocketApp()
+
+    @app.route("/x", methods=["GET", "POST"])
+    def first():
+        return ""
+
+    with pytest.raises(ValueError) as info:
+
+        @app.route("/x", methods="POST")
+        def second():
+            return ""
+
+    message = str(info.value)
+    assert "POST '/x' is registered twice" in message
+    assert "first()" in message and "second()" in message
+    # Nothing of the refused route was kept.
+    assert [route.handler for route in app.routes] == [first]
+    assert web(app).post("/x").status_int == 200
+
+
+def test_registering_the_same_websocket_path_twice_is_refused():
+    app = WSocketApp()
+
+    @app.websocket("/ws")
+    def first(ws):
+        pass
+
+    with pytest.raises(ValueError, match="the WebSocket route '/ws' is registered"):
+
+        @app.websocket("/ws")
+        def second(ws):
+            pass
+
+
+def test_an_http_page_and_a_websocket_route_share_a_path():
+    app = WSocketApp()
+
+    @app.route("/live")
+    def page(environ, start_response):  # answers upgrades by default...
+        start_response("200 OK", [])
+        return [b"page"]
+
+    @app.websocket("/live")
+    def live(ws):  # ...until a WebSocket route claims the path
+        ws.send("socket")
+
+    @app.route("/other")
+    def other_page(request):
+        return "other page"
+
+    @app.websocket("/other")
+    def other_socket(ws):
+        ws.send("other socket")
+
+    @app.route("/other", "POST")
+    def late_page(environ, start_response):  # registered after: HTTP only
+        return [b"posted"]
+
+    assert web(app).get("/live").text == "page"
+    with TestClient(app).websocket_connect("/live") as ws:
+        assert ws.receive(timeout=TIMEOUT) == "socket"
+    with TestClient(app).websocket_connect("/other") as ws:
+        assert ws.receive(timeout=TIMEOUT) == "other socket"
+    assert web(app).post("/other").text == "posted"
+    assert [r.websocket for r in app.routes] == [False, True, False, True, False]

@@ -12,6 +12,7 @@ package is private unless its module's ``__all__`` names it.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .deflate import DeflateOptions, PerMessageDeflate
@@ -40,6 +41,13 @@ from .protocol import (
     TextMessage,
 )
 
+#: The package's logger, ``"wsocket"``; its children are ``wsocket.server``
+#: (connections), ``wsocket.app`` (handler errors) and ``wsocket.access``
+#: (one line per request from wsocket's own server). ``logger.setLevel(10)``
+#: shows the debug output, printed by :func:`run` unless the program
+#: configured logging itself.
+logger = logging.getLogger("wsocket")
+
 if TYPE_CHECKING:
     from .app import WSocketApp
     from .client import connect
@@ -53,7 +61,7 @@ if TYPE_CHECKING:
         RequestTooLarge,
         UploadedFile,
     )
-    from .responses import HTTPError, Response, abort, json_response
+    from .responses import HTTPError, Response, abort, json_response, redirect
     from .server import WSGIServer, make_server, run
     from .static import StaticFiles, StaticResponse, serve_static
 
@@ -71,6 +79,7 @@ _LAZY = {
     "HTTPError": "responses",
     "abort": "responses",
     "json_response": "responses",
+    "redirect": "responses",
     "Request": "request",
     "RequestError": "request",
     "BadRequest": "request",
@@ -137,6 +146,8 @@ __all__ = [
     "HTTPError",
     "abort",
     "json_response",
+    "redirect",
+    "logger",
     "Request",
     "RequestError",
     "BadRequest",

@@ -886,7 +886,7 @@ class WSocketApp:
             if rule.target is route:
                 rule.websocket = False
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         """Build the URL of the route called ``name``.
 
         Path parameters fill the pattern; other keywords become the query

@@ -1005,7 +1005,7 @@ def _setup_logging(quiet: bool) -> None:
     if package.handlers or logging.getLogger().handlers:
         return  # the program configured logging itself
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     package.addHandler(handler)
 
 

@@ -135,9 +135,9 @@ class ServerProcess:
                 f"server not ready in {self.ready_timeout}s:\n{self.log()}"
             )
         if self.proc.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {self.proc.returncode}:\n{self.log()}"
-            )
+            log = self.log()
+            self.stop()
+            raise RuntimeError(f"server exited with {self.proc.returncode}:\n{log}")
         return self
 
     def log(self) -> str:

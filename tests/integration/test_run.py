@@ -176,3 +176,224 @@ def test_gevent_server_without_gevent_says_what_to_install():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     ).stdout
     assert "pip install 'wsocket[gevent]'" in out
+
+
+# -- run() for programs written for the earlier wsocket -------------------------------
+
+
+def _script(tmp_path, body: str, name: str = "app.py") -> str:
+    path = tmp_path / name
+    path.write_text(body)
+    return str(path)
+
+
+def _started(tmp_path, body: str, port: int, *args: str) -> ServerProcess:
+    script = _script(tmp_path, body)
+    return ServerProcess([PYTHON, script, *args], port, cwd=str(tmp_path))
+
+
+SLEEPY = """\
+import sys, time
+import wsocket
+
+def app(environ, start_response):
+    ws = environ.get("wsgi.websocket")
+    if ws is not None:                      # no middleware applied by hand
+        for message in ws:
+            ws.send("echo " + message)
+        return []
+    time.sleep(1)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"slept"]
+
+wsocket.run(app, port=int(sys.argv[1]){extra})
+"""
+
+
+def _fetch(port: int, path: str = "/") -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=20) as r:
+        return r.read()
+
+
+def test_default_run_never_lets_a_blocking_handler_stall_others(tmp_path):
+    import concurrent.futures
+
+    pytest.importorskip("gevent")  # installed but not patched: still threads
+    port = free_port()
+    with _started(tmp_path, SLEEPY.format(extra=""), port, str(port)) as server:
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            bodies = list(pool.map(lambda _: _fetch(port), range(4)))
+        elapsed = time.monotonic() - started
+        assert bodies == [b"slept"] * 4
+        # One after the other would take 4 s.
+        assert elapsed < 2.5, f"4 requests of 1 s took {elapsed:.1f}s"
+        log = server.log()
+        assert "(threads, since gevent is not monkey-patched" in log, log
+        # One access line per request: client, request line, status, bytes, ms.
+        lines = re.findall(
+            r'wsocket\.access 127\.0\.0\.1 "GET /" 200 5 (\d+\.\d)ms', log
+        )
+        assert len(lines) == 4, log
+        assert all(float(ms) >= 900 for ms in lines), lines
+
+
+def test_run_applies_the_middleware_to_a_plain_wsgi_app(tmp_path):
+    import wsocket
+
+    port = free_port()
+    body = SLEEPY.format(extra=", quiet=True")
+    with _started(tmp_path, body, port, str(port)) as server:
+        with wsocket.connect(f"ws://127.0.0.1:{port}/") as ws:
+            ws.send("hi")
+            assert ws.receive(timeout=10) == "echo hi"
+        assert _fetch(port) == b"slept"
+        # quiet: no start-up line, no access log.
+        assert wait_for(lambda: server.proc.poll() is None, 1)
+        assert server.log() == "", server.log()
+
+
+def test_auto_runs_on_gevent_when_gevent_is_patched(tmp_path):
+    pytest.importorskip("gevent")
+    port = free_port()
+    body = "from gevent import monkey; monkey.patch_all()\n" + SLEEPY.format(extra="")
+    with _started(tmp_path, body, port, str(port)) as server:
+        assert _fetch(port) == b"slept"
+        assert "(gevent, monkey-patched)" in server.log()
+
+
+def test_port_in_use_is_one_line_and_a_failure(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        script = _script(tmp_path, SLEEPY.format(extra=""))
+        done = subprocess.run(
+            [PYTHON, script, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=str(tmp_path),
+            env=dict(os.environ, PYTHONPATH=ROOT),
+        )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"wsocket: port {port} on 127.0.0.1 is already in use: stop the program "
+        "listening there, or pick another port (port=0 picks a free one)"
+    ]
+
+
+def test_make_server_raises_port_in_use():
+    import wsocket
+    from wsocket.server import PortInUse
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUse) as info:
+            wsocket.make_server(lambda e, s: [], "127.0.0.1", port)
+    assert isinstance(info.value, OSError)
+    assert info.value.port == port
+    assert f"port {port} on 127.0.0.1 is already in use" in str(info.value)
+
+
+def test_run_imports_the_app_from_a_string(tmp_path):
+    import wsocket
+
+    (tmp_path / "mysite").mkdir()
+    (tmp_path / "mysite" / "__init__.py").write_text("")
+    (tmp_path / "mysite" / "web.py").write_text(
+        "from wsocket import WSocketApp\n"
+        "app = WSocketApp()\n"
+        "@app.route('/')\n"
+        "def home():\n"
+        "    return 'from a string'\n"
+        "@app.websocket('/ws')\n"
+        "def ws(ws):\n"
+        "    for message in ws:\n"
+        "        ws.send(message)\n"
+    )
+    port = free_port()
+    body = f"import wsocket\nwsocket.run('mysite.web:app', port={port})\n"
+    with _started(tmp_path, body, port) as server:
+        assert _fetch(port) == b"from a string"
+        with wsocket.connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            ws.send("echo")
+            assert ws.receive(timeout=10) == "echo"
+        assert "Traceback" not in server.log()
+
+
+def test_import_app_forms_and_errors(tmp_path, monkeypatch):
+    from wsocket.server import AppNotFound, import_app
+
+    (tmp_path / "appmod.py").write_text(
+        "def application(environ, start_response):\n    return []\n"
+        "def create_app():\n    return application\n"
+        "class holder:\n    app = staticmethod(application)\n"
+        "not_callable = 42\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for spec in (
+        "appmod",
+        "appmod:application",
+        "appmod:create_app()",
+        "appmod:holder.app",
+    ):
+        assert callable(import_app(spec)), spec
+    cases = [
+        ("nosuchmodule:app", "cannot import 'nosuchmodule'"),
+        ("appmod:missing", "has no attribute 'missing'"),
+        ("appmod:not_callable", "is int object, not a WSGI application"),
+        ("not a module:app", "is not a module path"),
+        (":app", "is not a module path"),
+    ]
+    for spec, message in cases:
+        with pytest.raises(AppNotFound) as info:
+            import_app(spec)
+        assert message in str(info.value), (spec, str(info.value))
+        assert isinstance(info.value, ImportError)
+
+
+def test_a_non_callable_app_is_refused_at_once():
+    import wsocket
+
+    with pytest.raises(TypeError, match="must be a WSGI callable"):
+        wsocket.make_server(42, port=0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be a WSGI callable"):
+        wsocket.run(None, port=0)  # type: ignore[arg-type]
+
+
+def test_an_upgrade_refused_by_an_app_without_middleware_says_how_to_add_it(caplog):
+    import logging
+    import threading
+
+    import wsocket
+    from wsocket import WSGIServer
+
+    def app(environ, start_response):
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return []
+
+    server = WSGIServer(app, port=0)  # used directly: no middleware added
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="wsocket.server"):
+            for _ in range(2):
+                with pytest.raises(wsocket.HandshakeError):
+                    wsocket.connect(f"ws://127.0.0.1:{server.port}/chat")
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    hints = [
+        r.getMessage()
+        for r in caplog.records
+        if "WebSocketMiddleware" in r.getMessage()
+    ]
+    assert len(hints) == 1, hints  # once per process
+    assert "/chat" in hints[0] and "404 Not Found" in hints[0]
+    assert "app = wsocket.WebSocketMiddleware(app)" in hints[0]

@@ -172,6 +172,19 @@ def test_echo_with_websockets_client(server):
     assert ws.protocol.close_code == 1000
 
 
+def test_a_client_that_drops_off_is_not_an_error(server):
+    # No close frame: the TCP connection just goes, while the view waits in
+    # receive(). The view's loop ends; nothing is logged as an error.
+    baseline = server.sockets()
+    ws = wsocket.connect(ws_url(server), timeout=10)
+    ws.send("still there?")
+    assert ws.receive(timeout=10) == "still there?"
+    ws.abort()
+    assert wait_for(lambda: server.sockets() <= baseline, 15), (
+        f"the server still holds {server.sockets()} sockets ({baseline} before)"
+    )
+
+
 def test_http_still_served_and_no_errors_logged(server):
     # Runs last for each server, after the WebSocket sessions above.
     assert http_get(server.port, "/")[0] == 200

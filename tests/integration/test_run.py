@@ -397,3 +397,41 @@ def test_an_upgrade_refused_by_an_app_without_middleware_says_how_to_add_it(capl
     assert len(hints) == 1, hints  # once per process
     assert "/chat" in hints[0] and "404 Not Found" in hints[0]
     assert "app = wsocket.WebSocketMiddleware(app)" in hints[0]
+
+
+STREAM = """\
+import sys
+from wsocket import WSocketApp, run
+
+app = WSocketApp()
+
+@app.route("/stream")
+def stream():
+    def chunks():
+        for _ in range(10000):
+            yield b"x" * 65536
+        print("stream finished", flush=True)
+    return chunks()
+
+run(app, port=int(sys.argv[1]), server=sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("mode", ["threading", "gevent"])
+def test_a_client_leaving_mid_stream_is_not_an_error(tmp_path, mode):
+    import struct
+
+    if mode == "gevent":
+        pytest.importorskip("gevent")
+    port = free_port()
+    with _started(tmp_path, STREAM, port, str(port), mode) as server:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        # Reset rather than a polite FIN: the server's next write fails.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+        assert wait_for(lambda: '"GET /stream" 200' in server.log(), 15), server.log()
+        log = server.log()
+        assert "Traceback" not in log and "ERROR" not in log, log
+        assert "stream finished" not in log  # the generator was closed early

@@ -39,8 +39,8 @@ stamp="$(date -u +%Y%m%d-%H%M%S)"
 cd "$work"
 python3 compare.py --python "$venv/bin/python" \
     --results-dir "$here/results/raw" --out "$here/results/$stamp.md" \
-    --server "wsocket/gevent={python} $root/examples/echo.py --port {port} --server gevent" \
-    --server "wsocket/threading={python} $root/examples/echo.py --port {port} --server threading" \
+    --server "wsocket/gevent={python} $root/examples/echo.py --port {port} --server gevent --quiet" \
+    --server "wsocket/threading={python} $root/examples/echo.py --port {port} --server threading --quiet" \
     --server "wsocket/gunicorn-gevent={venv}/gunicorn -k gevent -w 1 -b 127.0.0.1:{port} --no-control-socket --chdir $root/examples echo:app" \
     --http-server "wsocketapp+nodelay={python} $here/http_hello.py {port} pywsgi-nodelay wsocketapp" \
     --http-server "run-gevent/bare={python} $here/http_hello.py {port} wsocket-gevent bare" \

@@ -72,8 +72,11 @@ def main() -> None:
     parser.add_argument(
         "--server", default="auto", choices=["auto", "gevent", "threading"]
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no start-up line and no access log"
+    )
     args = parser.parse_args()
-    run(app, args.host, args.port, args.server)
+    run(app, args.host, args.port, args.server, quiet=args.quiet)
 
 
 if __name__ == "__main__":

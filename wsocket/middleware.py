@@ -56,7 +56,12 @@ from .protocol import SERVER, Protocol
 if TYPE_CHECKING:
     from .servers import Adapter
 
-__all__ = ["WebSocketMiddleware", "open_websockets", "handles_websockets"]
+__all__ = [
+    "WebSocketMiddleware",
+    "open_websockets",
+    "handles_websockets",
+    "note_unanswered_upgrade",
+]
 
 logger = logging.getLogger("wsocket.server")
 

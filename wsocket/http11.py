@@ -220,16 +220,18 @@ def check_field(name: str, value: str) -> None:
     Raises:
         ValueError: saying which of the two is invalid.
     """
-    if _TOKEN.fullmatch(name.encode("latin-1", "replace")) is None or not name:
-        raise ValueError(f"invalid header name {name!r}: must be a token")
-    if _BAD_VALUE_TEXT.search(value):
+    if _TOKEN.fullmatch(name.encode("latin-1", "replace")) is None:
+        raise ValueError(f"invalid header name {name!r}")
+    if _BAD_VALUE_TEXT.search(value) or not _is_latin1(value):
         raise ValueError(f"header {name!r}: invalid characters in the value")
+
+
+def _is_latin1(text: str) -> bool:
     try:
-        value.encode("latin-1")
+        text.encode("latin-1")
     except UnicodeEncodeError:
-        raise ValueError(
-            f"header {name!r}: the value must be ISO-8859-1 text"
-        ) from None
+        return False
+    return True
 
 
 def _parse_fields(
@@ -434,6 +436,7 @@ class _HeadReader:
     """Find one head in a growing buffer; shared by the two readers below."""
 
     kind = "request"
+    skip_empty_lines = False
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -446,7 +449,7 @@ class _HeadReader:
         return HTTPParseError(431, f"{self.kind} head larger than {size} bytes")
 
     def _read(self, buf: bytearray) -> Optional[Union[Request, Response]]:
-        if self._scanned == 0:
+        if self._scanned == 0 and self.skip_empty_lines:
             # RFC 9112 section 2.2: "a server that is expecting to receive
             # and parse a request-line SHOULD ignore at least one empty line
             # (CRLF) received prior to the request-line."
@@ -504,6 +507,8 @@ class RequestReader(_HeadReader):
         while (request := reader.read(buf)) is None:
             buf += sock.recv(65536)   # the caller does the I/O
     """
+
+    skip_empty_lines = True
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         super().__init__(limits)

@@ -205,6 +205,7 @@ class _Connection:
                     return
         except (HTTPParseError, _BadRequest) as exc:
             self._simple_response(exc.status, exc.reason)
+            self._lingering_close()
         except (ConnectionError, socket.timeout, EOFError, OSError):
             pass
         finally:
@@ -251,6 +252,31 @@ class _Connection:
                     raise _BadRequest(400, "incomplete request head")
                 return None
             buf += data
+
+    def _lingering_close(self) -> None:
+        """Read what the client still sends before closing, for a while.
+
+        Closing a socket with unread input makes the kernel send a reset,
+        which can destroy the error response before the client reads it.
+        Reading stops at the client's end of input, after 1 MiB, or after
+        2 seconds, whichever comes first.
+        """
+        sock = self.sock
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + 2.0
+            budget = 1 << 20
+            while budget > 0:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    return
+                sock.settimeout(wait)
+                data = sock.recv(65536)
+                if not data:
+                    return
+                budget -= len(data)
+        except OSError:
+            pass
 
     def _head_timeout_reason(self) -> str:
         return (
@@ -378,6 +404,7 @@ class _Connection:
             # The app read a malformed body: the client's fault, not the app's.
             if not self.taken and not state["sent"]:
                 self._simple_response(exc.status, exc.reason)
+                self._lingering_close()
             return False
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])
@@ -421,6 +448,7 @@ class _Connection:
         except HTTPParseError as exc:
             if not state["sent"] and not self.taken:
                 self._simple_response(exc.status, exc.reason)
+                self._lingering_close()
             return False
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])

@@ -562,7 +562,9 @@ class WSGIServer:
         host: the address to bind; ``127.0.0.1`` by default.
         port: the port; ``0`` picks a free one (see :attr:`port`).
         concurrency: ``"threading"`` or ``"gevent"``.
-        max_connections: open connections allowed; beyond, clients get 503.
+        max_connections: open connections allowed (2048: room for a
+            thousand WebSockets and their HTTP traffic); beyond, clients get
+            503.
         timeout: seconds a socket operation (reading the request body,
             writing the response) may wait for the client.
         keepalive_timeout: seconds a connection may stay quiet before it
@@ -581,7 +583,7 @@ class WSGIServer:
         port: int = 8080,
         *,
         concurrency: str = "threading",
-        max_connections: int = 1000,
+        max_connections: int = 2048,
         timeout: float = 30.0,
         keepalive_timeout: float = 15.0,
         head_timeout: float = 10.0,

@@ -176,3 +176,140 @@ def test_gevent_server_without_gevent_says_what_to_install():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     ).stdout
     assert "pip install 'wsocket[gevent]'" in out
+
+
+# -- Limits of wsocket's own server -------------------------------------------
+
+
+def _hello(environ, start_response):
+    start_response("200 OK", [("Content-Length", "5")])
+    return [b"hello"]
+
+
+class _Running:
+    """A WSGIServer serving ``_hello`` in a thread, stopped on exit."""
+
+    def __init__(self, **options):
+        import threading
+
+        from wsocket import WSGIServer
+
+        self.server = WSGIServer(_hello, port=0, **options)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self.server
+
+    def __exit__(self, *exc):
+        self.server.stop(grace=2)
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def _read_all(sock: socket.socket, timeout: float) -> bytes:
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no end of response after {timeout}s: {bytes(data)!r}"
+        sock.settimeout(remaining)
+        chunk = sock.recv(65536)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
+def test_default_limits():
+    from wsocket import WSGIServer
+    from wsocket.http11 import Limits
+
+    server = WSGIServer(_hello, port=0)
+    try:
+        assert server.head_timeout == 10.0
+        assert server.keepalive_timeout == 15.0
+        assert server.timeout == 30.0
+        # Room for the 1000-client benchmark above, and its HTTP traffic.
+        assert server.max_connections == 2048
+        assert server.limits == Limits()
+    finally:
+        server.socket.close()
+
+
+def test_trickled_request_head_is_cut_off_with_408():
+    import select
+
+    head_timeout = 0.5
+    with _Running(head_timeout=head_timeout) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            # One more byte every 50 ms: each recv() returns quickly, but the
+            # head never ends. The server must stop waiting at head_timeout.
+            deadline = started + head_timeout + 5
+            while not select.select([sock], [], [], 0.05)[0]:
+                assert time.monotonic() < deadline, "no answer to a trickled head"
+                sock.sendall(b"X")
+            elapsed = time.monotonic() - started
+            answer = _read_all(sock, 5)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+    assert answer.endswith(
+        b"\r\n\r\nthe request head did not arrive within 0.5 seconds\n"
+    )
+    assert head_timeout <= elapsed < head_timeout + 2
+
+
+def test_head_in_pieces_within_the_head_timeout_is_served():
+    import select
+
+    with _Running(head_timeout=2.0) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            for piece in (
+                b"GET / HT",
+                b"TP/1.1\r\nHo",
+                b"st: x\r\nConnection: close\r\n",
+            ):
+                sock.sendall(piece)
+                # Not answered yet: the head is incomplete.
+                assert not select.select([sock], [], [], 0.1)[0]
+            sock.sendall(b"\r\n")
+            answer = _read_all(sock, 5)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+    assert answer.endswith(b"\r\n\r\nhello")
+
+
+def test_quiet_connection_is_closed_at_keepalive_timeout_without_408():
+    # The head timeout starts with the first byte of a request; a client that
+    # sends nothing is closed silently after keepalive_timeout.
+    with _Running(keepalive_timeout=0.3, head_timeout=10) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            started = time.monotonic()
+            assert _read_all(sock, 5) == b""
+            assert 0.3 <= time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"head_timeout": 0},
+        {"head_timeout": -1},
+        {"max_connections": 0},
+    ],
+)
+def test_invalid_limits_are_refused(options):
+    from wsocket import WSGIServer
+
+    with pytest.raises(ValueError):
+        WSGIServer(_hello, port=0, **options)
+
+
+def test_http11_limits_are_configurable():
+    from wsocket.http11 import Limits
+
+    with _Running(limits=Limits(max_request_line=100)) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = _read_all(sock, 5)
+    # The phrase depends on the Python version ("Request-URI Too Long").
+    assert answer.startswith(b"HTTP/1.1 414 "), answer
+    assert answer.endswith(b"\r\n\r\nrequest line longer than 100 bytes\n")

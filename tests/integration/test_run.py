@@ -313,3 +313,32 @@ def test_http11_limits_are_configurable():
     # The phrase depends on the Python version ("Request-URI Too Long").
     assert answer.startswith(b"HTTP/1.1 414 "), answer
     assert answer.endswith(b"\r\n\r\nrequest line longer than 100 bytes\n")
+
+
+def test_request_body_over_max_body_size_gets_413_before_it_is_sent():
+    import threading
+
+    from wsocket import WSGIServer, WSocketApp
+
+    app = WSocketApp()
+
+    @app.route("/upload", methods="POST")
+    def upload(request):
+        return f"{len(request.body)} bytes"
+
+    server = WSGIServer(app, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            # The declared length is one byte over the 1 MiB default: the
+            # answer comes before any of the body is sent.
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n" % (2**20 + 1)
+            )
+            answer = _read_all(sock, 5)
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer

@@ -641,15 +641,22 @@ ECHO_APP = textwrap.dedent(
         ])
         return [out]
 
-    wsocket.run(app, "127.0.0.1", int(sys.argv[1]), "threading", quiet=True)
+    if sys.argv[2] == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+    wsocket.run(app, "127.0.0.1", int(sys.argv[1]), sys.argv[2], quiet=True)
     """
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=["threading", "gevent"])
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    if request.param == "gevent":
+        pytest.importorskip("gevent")
     port = free_port()
-    with ServerProcess([PYTHON, "-c", ECHO_APP, str(port)], port) as proc:
+    argv = [PYTHON, "-c", ECHO_APP, str(port), request.param]
+    with ServerProcess(argv, port) as proc:
         yield proc
 
 

@@ -342,3 +342,89 @@ def test_request_body_over_max_body_size_gets_413_before_it_is_sent():
         server.stop(grace=2)
         thread.join(10)
     assert answer.startswith(b"HTTP/1.1 413 "), answer
+
+
+def _body_app(environ, start_response):
+    import json
+
+    body = environ["wsgi.input"]
+    path = environ["PATH_INFO"]
+    if path == "/lines":
+        result = [line.decode() for line in body]
+    elif path == "/partial":
+        result = [body.read(3).decode()]
+    else:
+        result = [body.read().decode()]
+    out = json.dumps(result).encode()
+    start_response("200 OK", [("Content-Length", str(len(out)))])
+    return [out]
+
+
+def _responses(data: bytes) -> list:
+    """Split pipelined responses that all carry a Content-Length."""
+    import json
+
+    bodies = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        length = int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1))
+        bodies.append(json.loads(rest[:length]))
+        data = rest[length:]
+    return bodies
+
+
+def test_wsgi_input_ends_with_the_body_chunked_or_not():
+    import threading
+
+    from wsocket import WSGIServer
+
+    server = WSGIServer(_body_app, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            # Three pipelined requests on one connection: a chunked body read
+            # line by line across chunk boundaries, a body the app reads only
+            # partly (the server discards the rest), and a last request.
+            sock.sendall(
+                b"POST /lines HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"1\r\na\r\n3;ext=1\r\nb\nc\r\n1\r\nd\r\n0\r\nX-Trailer: 1\r\n\r\n"
+                b"POST /partial HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+                b"0123456789"
+                b"POST /all HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                b"Connection: close\r\n\r\nok"
+            )
+            answer = _read_all(sock, 5)
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert _responses(answer) == [["ab\n", "cd"], ["012"], ["ok"]]
+
+
+def test_expect_100_continue_is_answered_when_the_body_is_read():
+    import threading
+
+    from wsocket import WSGIServer
+
+    server = WSGIServer(_body_app, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /all HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            interim = b""
+            while not interim.endswith(b"\r\n\r\n"):
+                chunk = sock.recv(1)
+                assert chunk, interim
+                interim += chunk
+            assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(b"hello")
+            answer = _read_all(sock, 5)
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert _responses(answer) == [["hello"]]

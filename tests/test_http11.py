@@ -64,6 +64,8 @@ CASES = [
     case("get-query", b"GET /a/b?x=1&y=%20 HTTP/1.1\r\n" + H + b"\r\n", 200),
     case("absolute-form", b"GET http://example.com/a HTTP/1.1\r\n" + H + b"\r\n", 200),
     case("http10-no-host", b"GET / HTTP/1.0\r\n\r\n", 200),
+    case("host-ipv6-port", b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 200),
+    case("host-empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", 200),
     case("content-length", post(b"Content-Length: 5\r\n", b"hello"), 200),
     case("content-length-0", post(b"Content-Length: 0\r\n"), 200),
     case(
@@ -248,6 +250,8 @@ CASES = [
     case("no-host", b"GET / HTTP/1.1\r\n\r\n", 400),
     case("two-hosts", b"GET / HTTP/1.1\r\n" + H + H + b"\r\n", 400),
     case("host-list", b"GET / HTTP/1.1\r\nHost: a.com, b.com\r\n\r\n", 400),
+    case("host-userinfo", b"GET / HTTP/1.1\r\nHost: user@a.com\r\n\r\n", 400),
+    case("host-space", b"GET / HTTP/1.1\r\nHost: a .com\r\n\r\n", 400),
     # -- request line --------------------------------------------------------
     case("two-spaces", b"GET  / HTTP/1.1\r\n" + H + b"\r\n", 400),
     case("trailing-space", b"GET / HTTP/1.1 \r\n" + H + b"\r\n", 400),

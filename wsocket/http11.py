@@ -50,6 +50,7 @@ from .exceptions import WebSocketError
 __all__ = [
     "HTTPParseError",
     "Limits",
+    "DEFAULT_LIMITS",
     "Request",
     "Response",
     "RequestReader",
@@ -81,6 +82,12 @@ _BAD_VALUE_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # A CR that is not followed by LF, or an LF that does not follow a CR.
 _BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 _DIGITS = re.compile(rb"[0-9]+")
+# RFC 9110 section 7.2: Host = uri-host [ ":" port ], with uri-host a
+# registered name (RFC 3986 unreserved, pct-encoded and sub-delims but ","),
+# an IPv4 address or a bracketed IP literal. Empty is allowed.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9\-._~%!$&'()*+;=]+|\[[0-9A-Fa-f:.vV]+\])?(?::[0-9]*)?"
+)
 # RFC 9112 section 7.1: chunk-size [ chunk-ext ] with
 # chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ).
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
@@ -334,7 +341,7 @@ def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
         raise HTTPParseError(400, "more than one Host header")
     if http11 and not hosts:
         raise HTTPParseError(400, "missing Host header")
-    if hosts and ("," in hosts[0] or any(c in hosts[0] for c in ' \t"<>\\^`{|}')):
+    if hosts and _HOST.fullmatch(hosts[0]) is None:
         raise HTTPParseError(400, f"invalid Host header {_short(hosts[0])}")
 
     codings_values = get_all("transfer-encoding")
@@ -534,7 +541,8 @@ class RequestReader(_HeadReader):
             the request, or ``None`` while the head is incomplete.
 
         Raises:
-            HTTPParseError: the bytes are not a valid request head.
+            HTTPParseError: the bytes are not a valid request head. The
+                connection cannot be used after that: answer and close it.
         """
         result = self._read(buf)
         assert result is None or isinstance(result, Request)

@@ -43,7 +43,7 @@ _HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding"))
 
 
 class _BadRequest(Exception):
-    """A request the server answers with an error status (408, 413)."""
+    """A request the server answers with an error status: 400, 408."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -78,7 +78,16 @@ class _Input:
                     # before it sends the body; send it on the first read.
                     self._continue = False
                     conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-                conn.read_more()
+                try:
+                    conn.read_more()
+                except socket.timeout:
+                    raise _BadRequest(
+                        408,
+                        f"the request body did not arrive within "
+                        f"{conn.server.timeout:g} seconds",
+                    ) from None
+                except EOFError:
+                    raise _BadRequest(400, "incomplete request body") from None
                 continue
             if not data:
                 return False
@@ -400,7 +409,7 @@ class _Connection:
         out_done = [False]
         try:
             result = self.server.app(environ, start_response)
-        except HTTPParseError as exc:
+        except (HTTPParseError, _BadRequest) as exc:
             # The app read a malformed body: the client's fault, not the app's.
             if not self.taken and not state["sent"]:
                 self._simple_response(exc.status, exc.reason)
@@ -445,7 +454,7 @@ class _Connection:
                 write(b"")
             elif chunked and not is_head:
                 self.sock.sendall(b"0\r\n\r\n")
-        except HTTPParseError as exc:
+        except (HTTPParseError, _BadRequest) as exc:
             if not state["sent"] and not self.taken:
                 self._simple_response(exc.status, exc.reason)
                 self._lingering_close()
@@ -467,7 +476,7 @@ class _Connection:
         if keep_alive:
             try:
                 environ["wsgi.input"].drain()
-            except HTTPParseError:
+            except (HTTPParseError, _BadRequest):
                 return False
         return keep_alive
 

@@ -428,3 +428,40 @@ def test_expect_100_continue_is_answered_when_the_body_is_read():
         server.stop(grace=2)
         thread.join(10)
     assert _responses(answer) == [["hello"]]
+
+
+@pytest.mark.parametrize(
+    ("end", "status", "reason"),
+    [
+        ("wait", 408, b"the request body did not arrive within 0.3 seconds\n"),
+        ("half-close", 400, b"incomplete request body\n"),
+    ],
+)
+def test_request_body_that_stops_short_is_a_client_error(end, status, reason, caplog):
+    import threading
+
+    from wsocket import WSGIServer
+
+    server = WSGIServer(_body_app, port=0, timeout=0.3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            started = time.monotonic()
+            sock.sendall(
+                b"POST /all HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe"
+            )
+            if end == "half-close":
+                sock.shutdown(socket.SHUT_WR)
+            answer = _read_all(sock, 5)
+            elapsed = time.monotonic() - started
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer
+    assert answer.endswith(b"\r\n\r\n" + reason)
+    if end == "wait":
+        # timeout bounds each read, here the one waiting for the last 3 bytes.
+        assert 0.3 <= elapsed < 3
+    # The client's fault: not logged as an error of the application.
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -649,7 +649,9 @@ ECHO_APP = textwrap.dedent(
         from gevent import monkey
 
         monkey.patch_all()
-    wsocket.run(app, "127.0.0.1", int(sys.argv[1]), sys.argv[2], quiet=True)
+    wsocket.run(
+        app, "127.0.0.1", int(sys.argv[1]), sys.argv[2], quiet=True, head_timeout=1
+    )
     """
 )
 
@@ -722,6 +724,29 @@ def test_server(server: ServerProcess, vector: Case) -> None:
     ]
     assert echoed_headers == environ_headers(list(theirs.headers))
     assert echoed["body"].encode("latin-1") == their_body
+
+
+def test_server_cuts_off_a_trickled_head(server: ServerProcess) -> None:
+    import select
+    import time
+
+    with socket.create_connection(
+        ("127.0.0.1", server.port), timeout=10000 * MS
+    ) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        deadline = started + 5000 * MS
+        # A byte every 50 ms, until the server answers (head_timeout=1).
+        while not select.select([sock], [], [], 50 * MS)[0]:
+            assert time.monotonic() < deadline, "a trickled head was not cut off"
+            sock.sendall(b"X")
+        elapsed = time.monotonic() - started
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+    assert answer.endswith(
+        b"the request head did not arrive within 1 s (head_timeout)\n"
+    )
+    assert 1 <= elapsed < 3
 
 
 def test_server_is_still_serving(server: ServerProcess) -> None:

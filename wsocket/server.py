@@ -84,7 +84,7 @@ class _Input:
                     raise _BadRequest(
                         408,
                         f"the request body did not arrive within "
-                        f"{conn.server.timeout:g} seconds",
+                        f"{conn.server.timeout:g} s (timeout)",
                     ) from None
                 except EOFError:
                     raise _BadRequest(400, "incomplete request body") from None
@@ -290,7 +290,7 @@ class _Connection:
     def _head_timeout_reason(self) -> str:
         return (
             f"the request head did not arrive within "
-            f"{self.server.head_timeout:g} seconds"
+            f"{self.server.head_timeout:g} s (head_timeout)"
         )
 
     def _environ(self, request: Request) -> Dict[str, Any]:

@@ -1,6 +1,6 @@
 """The sans-I/O core imports no I/O or concurrency module.
 
-wsocket.frames, protocol, deflate, handshake and headers turn bytes into
+wsocket.frames, protocol, deflate, handshake, headers and http11 turn bytes into
 events and back; whether the bytes travel over blocking sockets, gevent or an
 event loop is the caller's business. Each check runs in a fresh interpreter,
 where ``sys.modules`` shows exactly what an import pulled in.
@@ -29,6 +29,7 @@ CORE_MODULES = [
     "wsocket.deflate",
     "wsocket.handshake",
     "wsocket.headers",
+    "wsocket.http11",
 ]
 
 FORBIDDEN = [

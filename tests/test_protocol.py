@@ -600,6 +600,69 @@ def test_max_message_size_across_fragments_one_byte_over() -> None:
     assert server.events_received() == []
 
 
+# -- max_fragments ---------------------------------------------------------------
+
+
+def test_max_fragments_default() -> None:
+    assert Protocol(SERVER).max_fragments == 4096
+
+
+@pytest.mark.parametrize("opcode", [0x1, 0x2])
+def test_max_fragments_at_the_limit(opcode: int) -> None:
+    server = Protocol(SERVER, max_fragments=4)
+    server.receive_data(build_frame(opcode, b"a", fin=False, mask=MASK))
+    for _ in range(2):
+        server.receive_data(build_frame(0x0, b"", fin=False, mask=MASK))
+    server.receive_data(build_frame(0x0, b"b", fin=True, mask=MASK))
+    payload = "ab" if opcode == 0x1 else b"ab"
+    expected = TextMessage(payload) if opcode == 0x1 else BinaryMessage(payload)
+    assert server.events_received() == [expected]
+    assert server.failure is None
+
+
+def test_max_fragments_one_frame_over_fails_with_1009() -> None:
+    server = Protocol(SERVER, max_fragments=4)
+    server.receive_data(build_frame(0x2, b"a", fin=False, mask=MASK))
+    for _ in range(3):
+        server.receive_data(build_frame(0x0, b"", fin=False, mask=MASK))
+    assert server.failure is None
+    server.receive_data(build_frame(0x0, b"", fin=False, mask=MASK))
+    assert_failed_with(server, 1009, PayloadTooBig)
+    assert "more than 4 frames" in str(server.failure)
+    assert server.events_received() == []
+
+
+def test_max_fragments_default_stops_endless_empty_continuations() -> None:
+    server = Protocol(SERVER, max_message_size=None)
+    empty = build_frame(0x0, b"", fin=False, mask=MASK)
+    server.receive_data(build_frame(0x2, b"", fin=False, mask=MASK) + empty * 4095)
+    assert server.failure is None
+    server.receive_data(empty)
+    assert_failed_with(server, 1009, PayloadTooBig)
+
+
+def test_max_fragments_counts_per_message_and_ignores_control_frames() -> None:
+    server = Protocol(SERVER, max_fragments=2)
+    for _ in range(3):
+        server.receive_data(build_frame(0x2, b"a", fin=False, mask=MASK))
+        server.receive_data(build_frame(0x9, b"ping", mask=MASK))
+        server.receive_data(build_frame(0x0, b"b", fin=True, mask=MASK))
+    assert server.failure is None
+    events = server.events_received()
+    assert events.count(BinaryMessage(b"ab")) == 3
+
+
+def test_max_fragments_none_and_invalid() -> None:
+    server = Protocol(SERVER, max_fragments=None)
+    data = build_frame(0x2, b"", fin=False, mask=MASK)
+    data += build_frame(0x0, b"", fin=False, mask=MASK) * 5000
+    data += build_frame(0x0, b"x", fin=True, mask=MASK)
+    server.receive_data(data)
+    assert server.events_received() == [BinaryMessage(b"x")]
+    with pytest.raises(ValueError, match="max_fragments"):
+        Protocol(SERVER, max_fragments=0)
+
+
 def test_max_message_size_resets_between_messages() -> None:
     p = Pair(max_message_size=1000)
     for _ in range(5):

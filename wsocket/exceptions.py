@@ -11,11 +11,13 @@
     ├── HandshakeError                the opening handshake failed (status, reason)
     │   └── NegotiationError          an extension or subprotocol could not be agreed
     ├── InvalidState                  the API was used in a state that forbids it
+    ├── HTTPParseError                bytes that are not valid HTTP/1.1 (status)
     └── RequestError                  an HTTP request the app cannot use (status)
         ├── BadRequest                ... malformed: JSON, form, body (400)
         └── RequestTooLarge           ... body over max_body_size (413)
 
-The request errors live in :mod:`wsocket.request`. HTTP answers a handler
+:class:`~wsocket.http11.HTTPParseError` lives in :mod:`wsocket.http11`, the
+request errors in :mod:`wsocket.request`. HTTP answers a handler
 raises, :class:`wsocket.responses.HTTPError` and :func:`wsocket.abort`, are
 responses rather than failures and stand outside this tree.
 

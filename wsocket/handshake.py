@@ -32,7 +32,7 @@ import http
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import (
     Any,
     Callable,
@@ -58,6 +58,7 @@ from .headers import (
     parse_token_list,
     parse_upgrade,
 )
+from .http11 import HTTPParseError, Limits, Response, ResponseReader
 from .utils import accept_key, generate_key
 
 __all__ = [
@@ -95,16 +96,6 @@ _RESERVED_REQUEST_HEADERS = frozenset(
 # Characters forbidden in a header value we send: CR and LF would split the
 # header (request smuggling), NUL is rejected by most servers.
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
-
-# RFC 7230 section 3.1.2: status-line = HTTP-version SP status-code SP
-# reason-phrase CRLF; reason-phrase = *( HTAB / SP / VCHAR / obs-text ). A
-# missing "SP reason-phrase" is tolerated: some servers omit it.
-_STATUS_LINE = re.compile(
-    rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t \x21-\x7e\x80-\xff]*))?"
-)
-_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 7230 section 3.2: field-content is VCHAR / obs-text with SP / HTAB.
-_BAD_VALUE_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 _SERVER_PROTOCOL = re.compile(r"HTTP/([0-9]+)\.([0-9]+)")
 
@@ -681,7 +672,7 @@ class ClientHandshake:
         self.headers: List[Tuple[str, str]] = items
 
         self._buffer = bytearray()
-        self._scanned = 0
+        self._reader = ResponseReader(Limits(max_head_size=max_response_size))
         self._done = False
 
     def request_bytes(self) -> bytes:
@@ -743,34 +734,27 @@ class ClientHandshake:
         if self._done:
             raise InvalidState("the handshake response was already processed")
         self._buffer += data
-        end = self._buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
-        if end == -1:
-            self._scanned = len(self._buffer)
-            if self._scanned >= self.max_response_size:
-                self._done = True
-                raise HandshakeError(
-                    f"response head larger than {self.max_response_size} bytes", 0
-                )
+        reader = self._reader
+        if reader.limits.max_head_size != self.max_response_size:
+            reader.limits = replace(reader.limits, max_head_size=self.max_response_size)
+        try:
+            response = reader.read(self._buffer)
+        except HTTPParseError as exc:
+            self._done = True
+            raise HandshakeError(exc.reason, exc.response_status or 0) from None
+        if response is None:
             return None
         self._done = True
-        head_size = end + 4
-        if head_size > self.max_response_size:
-            raise HandshakeError(
-                f"response head larger than {self.max_response_size} bytes", 0
-            )
-        head = bytes(self._buffer[:end])
-        extra = bytes(self._buffer[head_size:])
+        extra = bytes(self._buffer)
         self._buffer = bytearray()
-        return self._process_response(head, extra)
+        return self._process_response(response, extra)
 
-    def _process_response(self, head: bytes, extra: bytes) -> ClientHandshakeResult:
-        lines = head.split(b"\r\n")
-        match = _STATUS_LINE.fullmatch(lines[0])
-        if match is None:
-            raise HandshakeError(f"malformed status line {lines[0][:100]!r}", 0)
-        status = int(match.group(3))
-        phrase = (match.group(4) or b"").decode("latin-1")
-        headers = _parse_header_lines(lines[1:], status)
+    def _process_response(
+        self, response: Response, extra: bytes
+    ) -> ClientHandshakeResult:
+        status = response.status
+        phrase = response.phrase
+        headers = response.headers
 
         # 4.1: "If the status code received from the server is not 101, the
         # client handles the response per HTTP [RFC2616] procedures."
@@ -780,7 +764,7 @@ class ClientHandshake:
                 status,
                 headers,
             )
-        if (int(match.group(1)), int(match.group(2))) < (1, 1):
+        if response.version < "HTTP/1.1":
             raise HandshakeError("101 response must be HTTP/1.1 or later", 101, headers)
 
         def fail(reason: str) -> HandshakeError:
@@ -870,30 +854,3 @@ class ClientHandshake:
             deflate=deflate,
             extra=extra,
         )
-
-
-def _parse_header_lines(lines: List[bytes], status: int) -> List[Tuple[str, str]]:
-    """Parse ``field-name ":" OWS field-value OWS`` lines (RFC 7230 3.2)."""
-    headers: List[Tuple[str, str]] = []
-    for line in lines:
-        if line[:1] in (b" ", b"\t"):
-            # RFC 7230 section 3.2.4: a user agent "MUST replace each
-            # received obs-fold with one or more SP octets".
-            if not headers or _BAD_VALUE_BYTES.search(line):
-                raise HandshakeError(f"malformed header line {line[:100]!r}", status)
-            name, value = headers[-1]
-            folded = line.strip(b" \t").decode("latin-1")
-            headers[-1] = (name, f"{value} {folded}" if value else folded)
-            continue
-        raw_name, colon, raw_value = line.partition(b":")
-        # Section 3.2.4: "No whitespace is allowed between the header
-        # field-name and colon."
-        if not colon or _HEADER_NAME.fullmatch(raw_name) is None:
-            raise HandshakeError(f"malformed header line {line[:100]!r}", status)
-        raw_value = raw_value.strip(b" \t")
-        if _BAD_VALUE_BYTES.search(raw_value):
-            raise HandshakeError(
-                f"invalid characters in header {raw_name[:100]!r}", status
-            )
-        headers.append((raw_name.decode("ascii"), raw_value.decode("latin-1")))
-    return headers

@@ -198,6 +198,10 @@ class Protocol:
             after decompression (a security limit: a larger message fails the
             connection with 1009 before its payload is buffered). ``None``
             lifts the limit.
+        max_fragments: most frames one message may span (a security limit:
+            empty continuation frames cost nothing under
+            ``max_message_size`` yet keep a message open forever; one more
+            frame fails the connection with 1009). ``None`` lifts the limit.
         deflate: the negotiated permessage-deflate extension, if any.
         logger: where to log frames at DEBUG level; defaults to
             ``wsocket.protocol``.
@@ -208,11 +212,15 @@ class Protocol:
         side: Side,
         *,
         max_message_size: Optional[int] = 2**20,
+        max_fragments: Optional[int] = 4096,
         deflate: Optional[PerMessageDeflate] = None,
         logger: Optional[logging.Logger] = None,
     ) -> None:
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be a positive int or None")
+        if max_fragments is not None and max_fragments < 1:
+            raise ValueError("max_fragments must be at least 1, or None")
+        self.max_fragments = max_fragments
         self.side = Side(side)
         self.max_message_size = max_message_size
         self.deflate = deflate
@@ -244,6 +252,7 @@ class Protocol:
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_size = 0
+        self._msg_frames = 0
         self._msg_parts: List[Any] = []
         self._decoder: Any = None
         # Bytes of the frame at the head of the buffer already decoded while
@@ -533,6 +542,7 @@ class Protocol:
         self._msg_opcode = opcode
         self._msg_compressed = compressed
         self._msg_size = 0
+        self._msg_frames = 1
         self._msg_parts = []
         self._decoder = _utf8_decoder() if opcode == 0x1 else None
 
@@ -570,6 +580,12 @@ class Protocol:
             done = 0
             if opcode:
                 self._start_message(opcode, bool(b0 & 0x40))
+        if not opcode:
+            # Each continuation frame comes here exactly once.
+            self._msg_frames += 1
+            limit = self.max_fragments
+            if limit is not None and self._msg_frames > limit:
+                raise PayloadTooBig(f"message spans more than {limit} frames")
         self._head_done = -1
         if mask is not None:
             data = apply_mask(memoryview(buf)[start + done : stop], _rotate(mask, done))

@@ -4,7 +4,8 @@ It serves each connection in a thread, or in a greenlet when given gevent
 sockets (``concurrency="gevent"``), and exposes the connection to the
 WebSocket middleware through ``environ["wsocket.take_over"]``.
 
-What it does: HTTP/1.1 keep-alive and pipelining-safe request parsing,
+What it does: HTTP/1.1 keep-alive and pipelining-safe request parsing
+(strict, through :mod:`wsocket.http11`),
 ``Content-Length`` and chunked request bodies, ``Expect: 100-continue``,
 chunked responses when the length is unknown, TCP_NODELAY and one write for
 the head and the first chunk of the body, no reverse DNS lookups, a cap on
@@ -26,6 +27,15 @@ import threading
 import time
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
+
+from .http11 import (
+    BodyReader,
+    HTTPParseError,
+    Limits,
+    Request,
+    RequestReader,
+    body_reader,
+)
 
 __all__ = ["WSGIServer", "make_server", "run", "import_app", "PortInUse", "AppNotFound"]
 
@@ -55,9 +65,6 @@ class AppNotFound(ImportError):
     """A ``"module:app"`` string does not lead to a WSGI application."""
 
 
-MAX_HEAD = 64 * 1024
-MAX_HEADERS = 100
-
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding"))
 
@@ -67,6 +74,8 @@ class _ClientGone(ConnectionError):
 
 
 class _BadRequest(Exception):
+    """A request the server answers with an error status: 400, 408."""
+
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
@@ -74,86 +83,70 @@ class _BadRequest(Exception):
 
 
 class _Input:
-    """``wsgi.input``: the request body, bounded by its length or chunking."""
+    """``wsgi.input``: the request body, ending where its framing says.
 
-    def __init__(self, conn: _Connection, length: Optional[int], chunked: bool) -> None:
+    The bytes come from the connection's buffer through the body reader of
+    :mod:`wsocket.http11`; reading never goes past the end of the body into
+    the next request.
+    """
+
+    def __init__(
+        self, conn: _Connection, reader: BodyReader, expect_continue: bool
+    ) -> None:
         self._conn = conn
-        self._remaining = length if length is not None else 0
-        self._chunked = chunked
-        self._chunk_left = 0
-        self._done = not chunked and not self._remaining
-        self._continue: Optional[bytes] = None
+        self._reader = reader
+        self._pending = bytearray()
+        self._continue = expect_continue
 
-    def _fill(self) -> bool:
-        """Make body bytes available in the connection buffer; False at the end."""
-        if self._done:
-            return False
-        if self._continue is not None:
-            self._conn.sock.sendall(self._continue)
-            self._continue = None
+    def _pull(self) -> bool:
+        """Decode more body bytes into the pending buffer; False at the end."""
         conn = self._conn
-        if not self._chunked:
-            if not conn.buf:
-                conn.read_more()
-            return True
-        if self._chunk_left == 0:
-            line = conn.read_line(4096)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequest(400, "bad chunk size") from None
-            if size < 0:
-                raise _BadRequest(400, "bad chunk size")
-            if size == 0:
-                # Trailers, up to the empty line.
-                while conn.read_line(8192).strip():
-                    pass
-                self._done = True
+        while True:
+            data = self._reader.read(conn.buf, 65536)
+            if data is None:
+                if self._continue:
+                    # RFC 9110 section 10.1.1: the client waits for this
+                    # before it sends the body; send it on the first read.
+                    self._continue = False
+                    conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                try:
+                    conn.read_more()
+                except socket.timeout:
+                    raise _BadRequest(
+                        408,
+                        f"the request body did not arrive within "
+                        f"{conn.server.timeout:g} s (timeout)",
+                    ) from None
+                except EOFError:
+                    raise _BadRequest(400, "incomplete request body") from None
+                continue
+            if not data:
                 return False
-            self._chunk_left = size
-        if not conn.buf:
-            conn.read_more()
-        return True
+            self._pending += data
+            return True
 
     def _take(self, n: int) -> bytes:
-        conn = self._conn
-        limit = self._chunk_left if self._chunked else self._remaining
-        n = min(n, limit, len(conn.buf))
-        data = bytes(conn.buf[:n])
-        del conn.buf[:n]
-        if self._chunked:
-            self._chunk_left -= n
-            if self._chunk_left == 0:
-                conn.read_line(2)  # CRLF after the chunk
-        else:
-            self._remaining -= n
-            if self._remaining == 0:
-                self._done = True
+        data = bytes(self._pending[:n])
+        del self._pending[:n]
         return data
 
-    def read(self, size: int = -1) -> bytes:
-        parts = []
-        want = size if size is not None and size >= 0 else sys.maxsize
-        while want > 0 and self._fill():
-            data = self._take(want)
-            parts.append(data)
-            want -= len(data)
-        return b"".join(parts)
+    def read(self, size: Optional[int] = -1) -> bytes:
+        if size is None or size < 0:
+            while self._pull():
+                pass
+            return self._take(len(self._pending))
+        while len(self._pending) < size and self._pull():
+            pass
+        return self._take(size)
 
-    def readline(self, size: int = -1) -> bytes:
-        parts = []
-        want = size if size is not None and size >= 0 else sys.maxsize
-        while want > 0 and self._fill():
-            buf = self._conn.buf
-            limit = self._chunk_left if self._chunked else self._remaining
-            nl = buf.find(b"\n", 0, min(limit, len(buf)))
-            take = nl + 1 if nl >= 0 else len(buf)
-            data = self._take(min(take, want))
-            parts.append(data)
-            want -= len(data)
-            if data.endswith(b"\n"):
-                break
-        return b"".join(parts)
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        limit = sys.maxsize if size is None or size < 0 else size
+        while True:
+            nl = self._pending.find(b"\n", 0, limit)
+            if nl >= 0:
+                return self._take(nl + 1)
+            if len(self._pending) >= limit or not self._pull():
+                return self._take(limit)
 
     def readlines(self, hint: int = -1) -> List[bytes]:
         return list(self)
@@ -167,8 +160,9 @@ class _Input:
 
     def drain(self) -> None:
         """Discard what the app did not read, to reach the next request."""
-        while self._fill():
-            self._take(65536)
+        self._pending.clear()
+        while self._pull():
+            self._pending.clear()
 
 
 class _FileWrapper:
@@ -226,6 +220,7 @@ class _Connection:
         self.sock = sock
         self.addr = addr
         self.buf = bytearray()
+        self.reader = RequestReader(server.limits)
         self.taken = False
         self.idle = True
         # For the access log: the status sent and the body bytes written.
@@ -238,38 +233,22 @@ class _Connection:
             raise EOFError
         self.buf += data
 
-    def read_line(self, limit: int) -> bytes:
-        while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                line = bytes(self.buf[: i + 1])
-                del self.buf[: i + 1]
-                return line
-            if len(self.buf) > limit:
-                raise _BadRequest(400, "line too long")
-            self.read_more()
-
     def serve(self) -> None:
         server = self.server
         sock = self.sock
         try:
             while not server.stopping:
-                sock.settimeout(
-                    server.keepalive_timeout if self.buf == b"" else server.timeout
-                )
                 self.idle = True
-                try:
-                    head = self._read_head()
-                except (EOFError, socket.timeout, ConnectionError):
-                    return
-                if head is None:
+                request = self._read_request()
+                if request is None:
                     return
                 self.idle = False
                 sock.settimeout(server.timeout)
-                if not self._handle(head) or self.taken:
+                if not self._handle(request) or self.taken:
                     return
-        except _BadRequest as exc:
+        except (HTTPParseError, _BadRequest) as exc:
             self._simple_response(exc.status, exc.reason)
+            self._lingering_close()
         except (ConnectionError, socket.timeout, EOFError, OSError):
             pass
         finally:
@@ -279,50 +258,89 @@ class _Connection:
                 except OSError:  # pragma: no cover
                     pass
 
-    def _read_head(self) -> Optional[bytes]:
+    def _read_request(self) -> Optional[Request]:
+        """Read the next request head; ``None`` when the client is gone.
+
+        Until the first byte of a request arrives, the connection may stay
+        quiet for ``keepalive_timeout`` seconds; from that byte on, the whole
+        head must arrive within ``head_timeout`` seconds (else 408), however
+        the client spreads it out.
+        """
+        server = self.server
         buf = self.buf
-        start = 0
+        deadline: Optional[float] = None
         while True:
-            # Ignore empty lines before a request (RFC 7230 3.5).
-            while buf[:2] == b"\r\n":
-                del buf[:2]
-            end = buf.find(b"\r\n\r\n", start)
-            if end >= 0:
-                head = bytes(buf[:end])
-                del buf[: end + 4]
-                return head
-            if len(buf) > MAX_HEAD:
-                raise _BadRequest(431, "request head too large")
-            start = max(0, len(buf) - 3)
-            data = self.sock.recv(65536)
+            if buf and deadline is None:
+                deadline = time.monotonic() + server.head_timeout
+            request = self.reader.read(buf)
+            if request is not None:
+                return request
+            if deadline is None:
+                wait = server.keepalive_timeout
+            else:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    raise _BadRequest(408, self._head_timeout_reason())
+            self.sock.settimeout(wait)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                if deadline is None:
+                    return None
+                raise _BadRequest(408, self._head_timeout_reason()) from None
+            except OSError:
+                return None
             if not data:
                 if buf:
                     raise _BadRequest(400, "incomplete request head")
                 return None
             buf += data
 
-    def _environ(self, head: bytes) -> Tuple[Dict[str, Any], bool, bool]:
-        lines = head.split(b"\r\n")
+    def _lingering_close(self) -> None:
+        """Read what the client still sends before closing, for a while.
+
+        Closing a socket with unread input makes the kernel send a reset,
+        which can destroy the error response before the client reads it.
+        Reading stops at the client's end of input, after 1 MiB, or after
+        2 seconds, whichever comes first.
+        """
+        sock = self.sock
         try:
-            method, target, version = lines[0].decode("latin-1").split(" ")
-        except ValueError:
-            raise _BadRequest(400, "malformed request line") from None
-        if not version.startswith("HTTP/1."):
-            raise _BadRequest(505, "only HTTP/1.x is supported")
-        if len(lines) > MAX_HEADERS + 1:
-            raise _BadRequest(431, "too many headers")
+            sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + 2.0
+            budget = 1 << 20
+            while budget > 0:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    return
+                sock.settimeout(wait)
+                data = sock.recv(65536)
+                if not data:
+                    return
+                budget -= len(data)
+        except OSError:
+            pass
+
+    def _head_timeout_reason(self) -> str:
+        return (
+            f"the request head did not arrive within "
+            f"{self.server.head_timeout:g} s (head_timeout)"
+        )
+
+    def _environ(self, request: Request) -> Dict[str, Any]:
+        target = request.target
         path, _, query = target.partition("?")
         if path.startswith(("http://", "https://")):
             path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
         server = self.server
         environ: Dict[str, Any] = {
-            "REQUEST_METHOD": method,
+            "REQUEST_METHOD": request.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": _unquote_path(path),
             "QUERY_STRING": query,
             "SERVER_NAME": server.host,
             "SERVER_PORT": str(server.port),
-            "SERVER_PROTOCOL": version,
+            "SERVER_PROTOCOL": request.version,
             "REMOTE_ADDR": self.addr[0] if isinstance(self.addr, tuple) else "",
             "REMOTE_PORT": str(self.addr[1]) if isinstance(self.addr, tuple) else "",
             "RAW_URI": target,
@@ -333,14 +351,10 @@ class _Connection:
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
-        for line in lines[1:]:
-            name, sep, value = line.decode("latin-1").partition(":")
-            if not sep or not name or name != name.strip() or " " in name:
-                raise _BadRequest(400, "malformed header line")
-            value = value.strip(" \t")
-            key = name.upper().replace("-", "_")
+        for name, value in request.headers:
             if "_" in name:
                 continue  # "X_Foo" would pass for "X-Foo": drop ambiguous names
+            key = name.upper().replace("-", "_")
             if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
                 environ[key] = value
                 continue
@@ -349,30 +363,15 @@ class _Connection:
                 environ[key] += "," + value
             else:
                 environ[key] = value
-        connection = environ.get("HTTP_CONNECTION", "").lower()
-        if version == "HTTP/1.0":
-            keep_alive = "keep-alive" in connection
-        else:
-            keep_alive = "close" not in connection
-        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        length: Optional[int] = None
-        if "CONTENT_LENGTH" in environ and not chunked:
-            try:
-                length = int(environ["CONTENT_LENGTH"])
-            except ValueError:
-                raise _BadRequest(400, "bad Content-Length") from None
-            if length < 0:
-                raise _BadRequest(400, "bad Content-Length")
-        body = _Input(self, length, chunked)
-        if environ.get("HTTP_EXPECT", "").lower() == "100-continue":
-            body._continue = b"HTTP/1.1 100 Continue\r\n\r\n"
+        expect = environ.get("HTTP_EXPECT", "").lower() == "100-continue"
+        body = _Input(self, body_reader(request, server.limits), expect)
         environ["wsgi.input"] = body
         # The body reader returns b"" at its end, chunked or not.
         environ["wsgi.input_terminated"] = True
         environ["wsgi.file_wrapper"] = _FileWrapper
         if "HTTP_UPGRADE" in environ:
             environ["wsocket.take_over"] = self._take_over
-        return environ, keep_alive, method == "HEAD"
+        return environ
 
     def is_taken(self) -> bool:
         """Tell whether the WebSocket middleware took the connection."""
@@ -386,45 +385,35 @@ class _Connection:
         self.buf = bytearray()
         return self.sock, extra
 
-    def _handle(self, head: bytes) -> bool:
+    def _handle(self, request: Request) -> bool:
         """Serve one request; True to read another on this connection."""
         if not access_logger.isEnabledFor(_INFO):
-            return self._exchange(head)[1]
+            return self._exchange(request)
         started = time.monotonic()
         self.status = ""
         self.sent_bytes = 0
-        environ: Optional[Dict[str, Any]] = None
         try:
-            environ, keep_alive = self._exchange(head)
-            return keep_alive
+            return self._exchange(request)
         finally:
-            self._log_access(environ, head, started)
+            self._log_access(request, started)
 
-    def _log_access(
-        self, environ: Optional[Dict[str, Any]], head: bytes, started: float
-    ) -> None:
-        if environ is not None:
-            method = environ["REQUEST_METHOD"]
-            target = environ.get("RAW_URI", environ["PATH_INFO"])
-        else:
-            method, _, rest = (
-                head.partition(b"\r\n")[0].decode("latin-1").partition(" ")
-            )
-            target = rest.rpartition(" ")[0]
+    def _log_access(self, request: Request, started: float) -> None:
         status = "101" if self.taken else (self.status[:3] or "-")
         client = self.addr[0] if isinstance(self.addr, tuple) else "-"
         access_logger.info(
             '%s "%s %s" %s %d %.1fms',
             client,
-            method,
-            target,
+            request.method,
+            request.target,
             status,
             self.sent_bytes,
             (time.monotonic() - started) * 1000,
         )
 
-    def _exchange(self, head: bytes) -> Tuple[Optional[Dict[str, Any]], bool]:
-        environ, keep_alive, is_head = self._environ(head)
+    def _exchange(self, request: Request) -> bool:
+        environ = self._environ(request)
+        keep_alive = request.keep_alive
+        is_head = request.method == "HEAD"
         state: Dict[str, Any] = {"status": None, "headers": None, "sent": False}
         conn = self
 
@@ -490,15 +479,21 @@ class _Connection:
         out_done = [False]
         try:
             result = self.server.app(environ, start_response)
+        except (HTTPParseError, _BadRequest) as exc:
+            # The app read a malformed body: the client's fault, not the app's.
+            if not self.taken and not state["sent"]:
+                self._simple_response(exc.status, exc.reason)
+                self._lingering_close()
+            return False
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])
             if self.taken:
-                return environ, False
+                return False
             self._simple_response(500, "Internal Server Error", keep_alive=False)
-            return environ, False
+            return False
         try:
             if self.taken:
-                return environ, False
+                return False
             if state["status"] is None and not isinstance(result, (list, tuple)):
                 # Let a generator run up to its start_response() call.
                 iterator = iter(result)
@@ -515,7 +510,7 @@ class _Connection:
                 and not is_head
                 and self._sendfile(result, state["headers"], write)
             ):
-                return environ, keep_alive
+                return keep_alive
             if isinstance(body, (list, tuple)) and len(body) <= 1 and not rest:
                 out_done[0] = True
                 write(body[0] if body else b"")
@@ -536,12 +531,17 @@ class _Connection:
             # The client left while the response was being written: nothing
             # to report but the fact.
             logger.debug("client went away during %s: %s", environ["PATH_INFO"], exc)
-            return environ, False
+            return False
+        except (HTTPParseError, _BadRequest) as exc:
+            if not state["sent"] and not self.taken:
+                self._simple_response(exc.status, exc.reason)
+                self._lingering_close()
+            return False
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])
             if not state["sent"] and not self.taken:
                 self._simple_response(500, "Internal Server Error", keep_alive=False)
-            return environ, False  # a half-sent response ends the connection
+            return False  # a half-sent response ends the connection
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -550,7 +550,7 @@ class _Connection:
                 except Exception:
                     logger.exception("error closing the response iterable")
         if self.is_taken():
-            return environ, False
+            return False
         if "wsocket.take_over" in environ:
             from .middleware import note_unanswered_upgrade
 
@@ -558,9 +558,9 @@ class _Connection:
         if keep_alive:
             try:
                 environ["wsgi.input"].drain()
-            except _BadRequest:
-                return environ, False
-        return environ, keep_alive
+            except (HTTPParseError, _BadRequest):
+                return False
+        return keep_alive
 
     def _sendfile(
         self,
@@ -655,9 +655,17 @@ class WSGIServer:
         host: the address to bind; ``127.0.0.1`` by default.
         port: the port; ``0`` picks a free one (see :attr:`port`).
         concurrency: ``"threading"`` or ``"gevent"``.
-        max_connections: open connections allowed; beyond, clients get 503.
-        timeout: seconds a client may take to send a request once started.
-        keepalive_timeout: seconds an idle keep-alive connection is kept.
+        max_connections: open connections allowed (2048: room for a
+            thousand WebSockets and their HTTP traffic); beyond, clients get
+            503.
+        timeout: seconds a socket operation (reading the request body,
+            writing the response) may wait for the client.
+        keepalive_timeout: seconds a connection may stay quiet before it
+            sends a request (the first one, or the next with keep-alive).
+        head_timeout: seconds a client has to send a whole request head once
+            its first byte arrived; a client that trickles it gets 408.
+        limits: the HTTP/1.1 parsing limits (request line, header count and
+            size, chunk lines, trailers); see :class:`wsocket.http11.Limits`.
         backlog: the listen queue length.
     """
 
@@ -668,9 +676,11 @@ class WSGIServer:
         port: int = 8080,
         *,
         concurrency: str = "threading",
-        max_connections: int = 1000,
+        max_connections: int = 2048,
         timeout: float = 30.0,
         keepalive_timeout: float = 15.0,
+        head_timeout: float = 10.0,
+        limits: Optional[Limits] = None,
         backlog: int = 1024,
     ) -> None:
         if concurrency not in ("threading", "gevent"):
@@ -683,6 +693,10 @@ class WSGIServer:
         self.max_connections = max_connections
         self.timeout = timeout
         self.keepalive_timeout = keepalive_timeout
+        if head_timeout <= 0:
+            raise ValueError("head_timeout must be a positive number of seconds")
+        self.head_timeout = head_timeout
+        self.limits = limits if limits is not None else Limits()
         self._stopping = threading.Event()
         self._active = 0
         self._count_lock = threading.Lock()
@@ -1005,7 +1019,9 @@ def _setup_logging(quiet: bool) -> None:
     if package.handlers or logging.getLogger().handlers:
         return  # the program configured logging itself
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     package.addHandler(handler)
 
 

@@ -75,6 +75,7 @@ from .connection import WebSocket
 from .exceptions import HandshakeError
 from .handshake import ClientHandshake, ClientHandshakeResult
 from .headers import is_token
+from .http11 import RequestReader, check_field
 from .protocol import CLIENT, Protocol
 
 if TYPE_CHECKING:
@@ -769,12 +770,11 @@ def _header_pairs(headers: HeadersArg) -> List[Tuple[str, str]]:
         return []
     items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     for name, value in items:
-        if not isinstance(name, str) or not is_token(name):
+        if not isinstance(name, str):
             raise ValueError(f"invalid header name {name!r}")
         if not isinstance(value, str):
             raise TypeError(f"header {name!r}: the value must be str")
-        if _BAD_VALUE.search(value) or not _is_latin1(value):
-            raise ValueError(f"header {name!r}: invalid characters in the value")
+        check_field(name, value)
     return items
 
 
@@ -1245,15 +1245,12 @@ class TestClient:
             headers=header_list,
             compression=deflate_options(compression),
         )
-        # The environ's headers are those of the request a client sends.
-        request_lines = handshake.request_bytes().decode("latin-1").split("\r\n")
-        request_headers = [
-            (name, value.strip())
-            for name, _, value in (line.partition(":") for line in request_lines[1:])
-            if name
-        ]
+        # The environ's headers are those of the request a client sends, read
+        # back by the parser wsocket's server uses.
+        request = RequestReader().read(bytearray(handshake.request_bytes()))
+        assert request is not None  # request_bytes() ends with an empty line
         environ = self._environ(
-            "GET", encoded_path, encoded_query, request_headers, b"", multithread=True
+            "GET", encoded_path, encoded_query, request.headers, b"", multithread=True
         )
         client_sock, server_sock = socket.socketpair()
         run = _AppRun(self.app, environ, server_sock)

@@ -435,3 +435,292 @@ def test_a_client_leaving_mid_stream_is_not_an_error(tmp_path, mode):
         log = server.log()
         assert "Traceback" not in log and "ERROR" not in log, log
         assert "stream finished" not in log  # the generator was closed early
+
+
+# -- Limits of wsocket's own server -------------------------------------------
+
+
+def _hello(environ, start_response):
+    start_response("200 OK", [("Content-Length", "5")])
+    return [b"hello"]
+
+
+class _Running:
+    """A WSGIServer serving ``_hello`` in a thread, stopped on exit."""
+
+    def __init__(self, **options):
+        import threading
+
+        from wsocket import WSGIServer
+
+        self.server = WSGIServer(_hello, port=0, **options)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self.server
+
+    def __exit__(self, *exc):
+        self.server.stop(grace=2)
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def _read_all(sock: socket.socket, timeout: float) -> bytes:
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no end of response after {timeout}s: {bytes(data)!r}"
+        sock.settimeout(remaining)
+        chunk = sock.recv(65536)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
+def test_default_limits():
+    from wsocket import WSGIServer
+    from wsocket.http11 import Limits
+
+    server = WSGIServer(_hello, port=0)
+    try:
+        assert server.head_timeout == 10.0
+        assert server.keepalive_timeout == 15.0
+        assert server.timeout == 30.0
+        # Room for the 1000-client benchmark above, and its HTTP traffic.
+        assert server.max_connections == 2048
+        assert server.limits == Limits()
+    finally:
+        server.socket.close()
+
+
+def test_trickled_request_head_is_cut_off_with_408():
+    import select
+
+    head_timeout = 0.5
+    with _Running(head_timeout=head_timeout) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            # One more byte every 50 ms: each recv() returns quickly, but the
+            # head never ends. The server must stop waiting at head_timeout.
+            deadline = started + head_timeout + 5
+            while not select.select([sock], [], [], 0.05)[0]:
+                assert time.monotonic() < deadline, "no answer to a trickled head"
+                sock.sendall(b"X")
+            elapsed = time.monotonic() - started
+            answer = _read_all(sock, 5)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+    assert answer.endswith(
+        b"\r\n\r\nthe request head did not arrive within 0.5 s (head_timeout)\n"
+    )
+    assert head_timeout <= elapsed < head_timeout + 2
+
+
+def test_head_in_pieces_within_the_head_timeout_is_served():
+    import select
+
+    with _Running(head_timeout=2.0) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            for piece in (
+                b"GET / HT",
+                b"TP/1.1\r\nHo",
+                b"st: x\r\nConnection: close\r\n",
+            ):
+                sock.sendall(piece)
+                # Not answered yet: the head is incomplete.
+                assert not select.select([sock], [], [], 0.1)[0]
+            sock.sendall(b"\r\n")
+            answer = _read_all(sock, 5)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+    assert answer.endswith(b"\r\n\r\nhello")
+
+
+def test_quiet_connection_is_closed_at_keepalive_timeout_without_408():
+    # The head timeout starts with the first byte of a request; a client that
+    # sends nothing is closed silently after keepalive_timeout.
+    with _Running(keepalive_timeout=0.3, head_timeout=10) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            started = time.monotonic()
+            assert _read_all(sock, 5) == b""
+            assert 0.3 <= time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"head_timeout": 0},
+        {"head_timeout": -1},
+        {"max_connections": 0},
+    ],
+)
+def test_invalid_limits_are_refused(options):
+    from wsocket import WSGIServer
+
+    with pytest.raises(ValueError):
+        WSGIServer(_hello, port=0, **options)
+
+
+def test_http11_limits_are_configurable():
+    from wsocket.http11 import Limits
+
+    with _Running(limits=Limits(max_request_line=100)) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = _read_all(sock, 5)
+    # The phrase depends on the Python version ("Request-URI Too Long").
+    assert answer.startswith(b"HTTP/1.1 414 "), answer
+    assert answer.endswith(b"\r\n\r\nrequest line longer than 100 bytes\n")
+
+
+def test_request_body_over_max_body_size_gets_413_before_it_is_sent():
+    import threading
+
+    from wsocket import WSGIServer, WSocketApp
+
+    app = WSocketApp()
+
+    @app.route("/upload", methods="POST")
+    def upload(request):
+        return f"{len(request.body)} bytes"
+
+    server = WSGIServer(app, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            # The declared length is one byte over the 1 MiB default: the
+            # answer comes before any of the body is sent.
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n" % (2**20 + 1)
+            )
+            answer = _read_all(sock, 5)
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+
+
+def _body_app(environ, start_response):
+    import json
+
+    body = environ["wsgi.input"]
+    path = environ["PATH_INFO"]
+    if path == "/lines":
+        result = [line.decode() for line in body]
+    elif path == "/partial":
+        result = [body.read(3).decode()]
+    else:
+        result = [body.read().decode()]
+    out = json.dumps(result).encode()
+    start_response("200 OK", [("Content-Length", str(len(out)))])
+    return [out]
+
+
+def _responses(data: bytes) -> list:
+    """Split pipelined responses that all carry a Content-Length."""
+    import json
+
+    bodies = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        length = int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1))
+        bodies.append(json.loads(rest[:length]))
+        data = rest[length:]
+    return bodies
+
+
+def test_wsgi_input_ends_with_the_body_chunked_or_not():
+    import threading
+
+    from wsocket import WSGIServer
+
+    server = WSGIServer(_body_app, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            # Three pipelined requests on one connection: a chunked body read
+            # line by line across chunk boundaries, a body the app reads only
+            # partly (the server discards the rest), and a last request.
+            sock.sendall(
+                b"POST /lines HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"1\r\na\r\n3;ext=1\r\nb\nc\r\n1\r\nd\r\n0\r\nX-Trailer: 1\r\n\r\n"
+                b"POST /partial HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+                b"0123456789"
+                b"POST /all HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                b"Connection: close\r\n\r\nok"
+            )
+            answer = _read_all(sock, 5)
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert _responses(answer) == [["ab\n", "cd"], ["012"], ["ok"]]
+
+
+def test_expect_100_continue_is_answered_when_the_body_is_read():
+    import threading
+
+    from wsocket import WSGIServer
+
+    server = WSGIServer(_body_app, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /all HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            interim = b""
+            while not interim.endswith(b"\r\n\r\n"):
+                chunk = sock.recv(1)
+                assert chunk, interim
+                interim += chunk
+            assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(b"hello")
+            answer = _read_all(sock, 5)
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert _responses(answer) == [["hello"]]
+
+
+@pytest.mark.parametrize(
+    ("end", "status", "reason"),
+    [
+        ("wait", 408, b"the request body did not arrive within 0.3 s (timeout)\n"),
+        ("half-close", 400, b"incomplete request body\n"),
+    ],
+)
+def test_request_body_that_stops_short_is_a_client_error(end, status, reason, caplog):
+    import threading
+
+    from wsocket import WSGIServer
+
+    server = WSGIServer(_body_app, port=0, timeout=0.3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            started = time.monotonic()
+            sock.sendall(
+                b"POST /all HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe"
+            )
+            if end == "half-close":
+                sock.shutdown(socket.SHUT_WR)
+            answer = _read_all(sock, 5)
+            elapsed = time.monotonic() - started
+    finally:
+        server.stop(grace=2)
+        thread.join(10)
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer
+    assert answer.endswith(b"\r\n\r\n" + reason)
+    if end == "wait":
+        # timeout bounds each read, here the one waiting for the last 3 bytes.
+        assert 0.3 <= elapsed < 3
+    # The client's fault: not logged as an error of the application.
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -217,7 +217,7 @@ def test_echo_serves_16_mib_messages():
     argv = [PYTHON, ECHO, "--port", str(port), "--server", "threading"]
     with ServerProcess(argv, port) as proc:
         # The line the quickstart shows.
-        line = f"wsocket serving on http://127.0.0.1:{port}/ (threading)"
+        line = f"wsocket serving on http://127.0.0.1:{port}/ (threads)"
         assert wait_for(lambda: line in proc.log(), 10), proc.log()
         url = f"ws://127.0.0.1:{port}/echo"
         with wsocket.connect(url, max_message_size=None, compression=None) as ws:

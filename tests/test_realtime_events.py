@@ -797,3 +797,22 @@ def test_app_websocket_options_reach_the_endpoint() -> None:
         ws.send("x" * 200)
         assert ws.receive(timeout=TIMEOUT) is None
         assert ws.close_code == 1009
+
+
+def test_importable_without_gevent() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import wsocket.realtime, wsocket.app; "
+        "print('gevent' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

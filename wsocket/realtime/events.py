@@ -221,7 +221,8 @@ class Connection:
     @property
     def rooms(self) -> FrozenSet[str]:
         """The rooms this connection is in."""
-        return frozenset(self._rooms)
+        with self._events._lock:
+            return frozenset(self._rooms)
 
     @property
     def closed(self) -> bool:

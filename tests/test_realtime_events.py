@@ -816,3 +816,64 @@ def test_importable_without_gevent() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_drop_oldest_never_drops_a_reply() -> None:
+    app, events = make_app(max_queue=8, max_queue_bytes=10**9, overflow="drop_oldest")
+    with TestClient(app).websocket_connect("/ws") as ws:
+        peer = Peer(ws)
+        peer.call("add", [0, 0])
+        conn = next(iter(events.connections.values()))
+        payload = "r" * 65536
+        for i in range(100):
+            conn.emit("before", [i, payload])
+        # The reply joins the queue behind the events, then more events come.
+        peer.send({"jsonrpc": "2.0", "method": "echo", "params": ["kept"], "id": "k"})
+        # (A look inside: the reply is queued, as a message that may not drop.)
+        wait_for(lambda: any(not entry[2] for entry in conn._queue), TIMEOUT)
+        for i in range(100):
+            conn.emit("after", [i, payload])
+        assert events.stats["dropped"] > 0
+        seen = []
+        while True:
+            message = peer.recv()
+            seen.append(message.get("method") or message["id"])
+            if message.get("method") == "after" and message["params"][0] == 99:
+                break
+        assert seen.count("k") == 1
+        assert events.stats["overflow_closed"] == 0
+
+
+def test_max_queue_bytes_bounds_the_queue() -> None:
+    app, events = make_app(max_queue=10**6, max_queue_bytes=256 * 1024)
+    with TestClient(app).websocket_connect("/ws") as ws:
+        Peer(ws).call("add", [0, 0])
+        conn = next(iter(events.connections.values()))
+        payload = "b" * 16384
+        with pytest.raises(ConnectionClosed) as info:
+            for i in range(10000):
+                conn.emit("big", [i, payload])
+        assert info.value.code == 1013
+        assert events.stats["overflow_closed"] == 1
+
+
+def test_events_behind_an_outer_middleware() -> None:
+    from wsocket import WebSocketMiddleware
+
+    events = Events()
+
+    @events.authorize
+    def only_good(request: Any) -> Any:
+        return request.query.get("t") == "good"
+
+    @events.on("ping")
+    def ping(conn: Connection, params: Any) -> Any:
+        return "pong"
+
+    client = TestClient(WebSocketMiddleware(events))
+    with client.websocket_connect("/ws?t=good") as ws:
+        assert Peer(ws).call("ping")["result"] == "pong"
+    # Upgraded before the hook could answer: refusing is a close with 1008.
+    with client.websocket_connect("/ws?t=bad") as ws:
+        assert ws.receive(timeout=TIMEOUT) is None
+        assert ws.close_code == 1008

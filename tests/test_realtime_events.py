@@ -877,3 +877,32 @@ def test_events_behind_an_outer_middleware() -> None:
     with client.websocket_connect("/ws?t=bad") as ws:
         assert ws.receive(timeout=TIMEOUT) is None
         assert ws.close_code == 1008
+
+
+def test_a_flood_does_not_starve_a_pending_call(setup: Any) -> None:
+    app, events, client = setup
+
+    @events.on("ask")
+    def ask(conn: Connection, params: Any) -> Any:
+        return conn.call("client.answer", timeout=TIMEOUT)
+
+    @events.on("note")
+    def note(conn: Connection, params: Any) -> None:
+        conn.state["notes"] = conn.state.get("notes", 0) + 1
+
+    @events.on("notes")
+    def notes(conn: Connection, params: Any) -> Any:
+        return conn.state.get("notes", 0)
+
+    with client.websocket_connect("/ws") as ws:
+        peer = Peer(ws)
+        peer.send({"jsonrpc": "2.0", "method": "ask", "id": "a"})
+        request = peer.recv()
+        # Far more messages than may wait for the worker, then the reply.
+        for _ in range(500):
+            peer.emit("note")
+        started = time.monotonic()
+        peer.send({"jsonrpc": "2.0", "result": 42, "id": request["id"]})
+        assert peer.recv() == {"jsonrpc": "2.0", "result": 42, "id": "a"}
+        assert time.monotonic() - started < 2000 * MS
+        assert peer.call("notes")["result"] == 500

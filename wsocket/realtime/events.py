@@ -163,13 +163,13 @@ class _Serial:
                 logger.exception("unexpected error in the real-time worker")
             self._progress.set()
 
-    def wait_room(self, limit: int) -> None:
-        """Wait while ``limit`` jobs or more are waiting."""
-        while len(self._jobs) >= limit:
+    def wait_room(self, limit: int, unless: Callable[[], bool]) -> None:
+        """Wait while ``limit`` jobs or more are waiting, and ``unless()`` is false."""
+        while len(self._jobs) >= limit and not unless():
             self._progress.clear()
             if len(self._jobs) < limit:
                 return
-            self._progress.wait(1.0)
+            self._progress.wait(0.1)
 
     def wait_idle(self, timeout: Optional[float] = None) -> bool:
         return bool(self._idle.wait(timeout))
@@ -903,7 +903,9 @@ class Events(Delivery):
                     break
                 self._received(conn, message)
                 if len(worker) >= _MAX_PENDING:
-                    worker.wait_room(_MAX_PENDING)
+                    # Stop reading until the worker catches up, except while
+                    # a handler waits for a reply to a call: it must be read.
+                    worker.wait_room(_MAX_PENDING, lambda: bool(conn._pending))
         finally:
             with self._lock:
                 self._conns.pop(conn.id, None)

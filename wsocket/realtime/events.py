@@ -87,6 +87,8 @@ _MAX_PENDING = 128
 #: ``concurrent=True`` handlers running at once per connection; beyond it,
 #: they run on the worker, in order.
 _MAX_CONCURRENT = 64
+#: Seconds a connection's idle worker waits for more messages before it ends.
+_LINGER = 2.0
 
 _OVERFLOW_MODES = ("close", "drop_oldest")
 #: Close codes an application may send (RFC 6455 7.4.1), besides 3000-4999.
@@ -125,15 +127,21 @@ class _Pending:
 
 
 class _Serial:
-    """Runs jobs one at a time, in order, on a task spawned when there is work."""
+    """Runs jobs one at a time, in order, on a task spawned when there is work.
+
+    The task waits :data:`_LINGER` seconds for more work before it ends, so
+    that a busy connection does not start a thread per message.
+    """
 
     def __init__(self, prim: Primitives, name: str) -> None:
         self._prim = prim
         self._name = name
         self._lock = prim.Lock()
         self._jobs: Deque[Callable[[], None]] = deque()
-        self._running = False
-        self._idle = prim.Event()
+        self._alive = False  # a task runs (or lingers)
+        self._closing = False
+        self._wake = prim.Event()
+        self._idle = prim.Event()  # no job waiting or running
         self._idle.set()
         self._progress = prim.Event()
 
@@ -143,20 +151,38 @@ class _Serial:
     def put(self, job: Callable[[], None]) -> None:
         with self._lock:
             self._jobs.append(job)
-            if self._running:
-                return
-            self._running = True
             self._idle.clear()
+            if self._alive:
+                self._wake.set()
+                return
+            self._alive = True
         self._prim.spawn(self._run, self._name)
+
+    def close(self) -> None:
+        """No more work will come: let the task end once idle."""
+        with self._lock:
+            self._closing = True
+            self._wake.set()
 
     def _run(self) -> None:
         while True:
             with self._lock:
-                if not self._jobs:
-                    self._running = False
+                if self._jobs:
+                    job: Optional[Callable[[], None]] = self._jobs.popleft()
+                else:
+                    job = None
                     self._idle.set()
-                    return
-                job = self._jobs.popleft()
+                    if self._closing:
+                        self._alive = False
+                        return
+                    self._wake.clear()
+            if job is None:
+                if not self._wake.wait(_LINGER):
+                    with self._lock:
+                        if not self._jobs:
+                            self._alive = False
+                            return
+                continue
             try:
                 job()
             except BaseException:  # a job catches its own errors; never lose the loop
@@ -914,6 +940,7 @@ class Events(Delivery):
             conn._finished()
             self.backend.disconnected(conn.id)
             worker.put(lambda: self._lifecycle(self._on_disconnect, conn))
+            worker.close()
             worker.wait_idle()
 
     def _received(self, conn: Connection, message: Message) -> None:

@@ -906,3 +906,15 @@ def test_a_flood_does_not_starve_a_pending_call(setup: Any) -> None:
         assert peer.recv() == {"jsonrpc": "2.0", "result": 42, "id": "a"}
         assert time.monotonic() - started < 2000 * MS
         assert peer.call("notes")["result"] == 500
+
+
+def test_path_parameters_reach_the_request() -> None:
+    app = WSocketApp()
+    events = app.events("/rooms/<name>")
+
+    @events.on("where")
+    def where(conn: Connection, params: Any) -> Any:
+        return conn.request.environ["wsgiorg.routing_args"][1]
+
+    with TestClient(app).websocket_connect("/rooms/kitchen") as ws:
+        assert Peer(ws).call("where")["result"] == {"name": "kitchen"}

@@ -1384,3 +1384,102 @@ def test_gevent_hub_thread_server_without_patching() -> None:
             assert other.recv(timeout=5000 * MS) == b"\x00" * 100000
         server.wait_finished(2)
         assert [ws._prim.name for ws in server.websockets] == ["gevent", "gevent"]
+
+
+# -- send_nowait ---------------------------------------------------------------
+
+
+def test_send_nowait_sends_text_and_binary() -> None:
+    server, client = ws_pair("tcp")
+    assert server.send_nowait("hé") is True
+    assert server.send_nowait(b"\x00\x01") is True
+    assert server.send_nowait(bytearray(b"ab"), binary=False) is True
+    assert client.receive(timeout=5000 * MS) == "hé"
+    assert client.receive(timeout=5000 * MS) == b"\x00\x01"
+    assert client.receive(timeout=5000 * MS) == "ab"
+    with pytest.raises(TypeError, match="json.dumps"):
+        server.send_nowait(42)  # type: ignore[arg-type]
+    server.abort()
+    client.abort()
+
+
+def test_send_nowait_on_a_closed_connection_raises() -> None:
+    server, client = ws_pair("socketpair")
+    reader = Background(lambda: client.receive(timeout=5000 * MS))
+    server.close()
+    reader.result()
+    with pytest.raises(wsocket.ConnectionClosed):
+        server.send_nowait("late")
+    client.close()
+
+
+def test_send_nowait_never_waits_for_a_peer_that_does_not_read() -> None:
+    server_sock, client_sock = socket_pair("tcp")
+    client_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    server = WebSocket(server_sock, Protocol(SERVER, max_message_size=None))
+    client = WebSocket(client_sock, Protocol(CLIENT, max_message_size=None))
+    payload = "z" * 65536
+    accepted = []
+    refused = 0
+    started = time.monotonic()
+    for i in range(200):
+        before = time.monotonic()
+        if server.send_nowait(f"{i:04d}{payload}"):
+            accepted.append(i)
+        else:
+            refused += 1
+        assert time.monotonic() - before < 500 * MS
+    assert time.monotonic() - started < 5000 * MS
+    # The peer's buffers hold far less than 200 x 64 KiB: some were refused,
+    # none was lost or cut.
+    assert refused > 0 and accepted
+    for i in accepted:
+        message = client.receive(timeout=5000 * MS)
+        assert isinstance(message, str) and message[:4] == f"{i:04d}"
+        assert message[4:] == payload
+    # Once the peer has read, the socket takes messages again.
+    assert wait_for(lambda: server.send_nowait("again"), 5000 * MS)
+    assert client.receive(timeout=5000 * MS) == "again"
+    server.abort()
+    client.abort()
+
+
+def test_send_nowait_with_gevent_sockets() -> None:
+    pytest.importorskip("gevent", reason="gevent is not installed")
+    code = textwrap.dedent(
+        """
+        import time
+        import gevent, gevent.socket
+        from wsocket.connection import WebSocket
+        from wsocket.protocol import CLIENT, SERVER, Protocol
+
+        a, b = gevent.socket.socketpair()
+        server = WebSocket(a, Protocol(SERVER, max_message_size=None))
+        client = WebSocket(b, Protocol(CLIENT, max_message_size=None))
+        payload = "g" * 65536
+        accepted, refused = [], 0
+        started = time.monotonic()
+        for i in range(100):
+            if server.send_nowait(f"{i:03d}{payload}"):
+                accepted.append(i)
+            else:
+                refused += 1
+        print("elapsed", time.monotonic() - started)
+        print("refused", refused > 0)
+        got = [client.receive(timeout=5)[:3] for _ in accepted]
+        print("ordered", got == [f"{i:03d}" for i in accepted])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert float(lines[0].split()[1]) < 2.0
+    assert lines[1:] == ["refused True", "ordered True"]

@@ -66,6 +66,7 @@ from .connection import WebSocket
 from .exceptions import ConnectionClosed
 from .handshake import SUPPORTED_VERSIONS, is_upgrade_request
 from .middleware import WebSocketMiddleware, handles_websockets
+from .realtime.events import Events
 from .responses import (
     DEFAULT_CONTENT_TYPE,
     HTTPError,
@@ -1048,6 +1049,33 @@ class WSocketApp:
 
         serve.__qualname__ = serve.__name__ = f"static[{directory}]"
         return self.add_route(prefix + "/*", serve, "GET", websocket=False)
+
+    def events(self, path: str, **options: Any) -> Events:
+        """Serve events and calls (JSON-RPC 2.0) on ``path``; return the endpoint.
+
+        Example::
+
+            events = app.events("/ws")
+
+            @events.on("chat.say")
+            def say(conn, params):
+                events.broadcast("chat.said", params)
+
+        Args:
+            path: the path pattern (see :mod:`wsocket.routing`).
+            **options: options of :class:`~wsocket.realtime.Events` (its own,
+                and WebSocket options that override the app's). ``debug``
+                defaults to the app's.
+
+        Returns:
+            The :class:`~wsocket.realtime.Events` object, for its decorators.
+        """
+        options.setdefault("debug", self.debug)
+        endpoint = Events(**{**self.websocket_options, **options})
+        # Registered as a plain route: the endpoint answers the handshake
+        # itself, after its authorize hooks, so that they can refuse with 401.
+        self.add_route(path, endpoint, "GET", websocket=False)
+        return endpoint
 
     # -- events -------------------------------------------------------------------
 

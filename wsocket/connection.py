@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 import time
 from collections import deque
 from typing import (
@@ -37,7 +38,7 @@ from typing import (
     Union,
 )
 
-from .concurrency import primitives_for
+from .concurrency import is_eventlet_socket, is_gevent_socket, primitives_for
 from .exceptions import ConnectionClosed, ConnectionClosedError
 from .protocol import (
     BinaryMessage,
@@ -399,6 +400,87 @@ class WebSocket:
         if protocol._out:
             self._flush(blocking=False)
 
+    def send_nowait(
+        self,
+        data: Union[str, bytes, bytearray, memoryview],
+        binary: Optional[bool] = None,
+    ) -> bool:
+        """Send a message unless that means waiting: for a writer, or the peer.
+
+        Where :meth:`send` waits for its turn and for room in the socket's
+        buffer, this returns at once, which is what a broadcast to many
+        peers needs: one peer that does not read must not hold up the
+        others.
+
+        Args:
+            data: the message, as for :meth:`send`.
+            binary: force a binary (``True``) or text (``False``) message.
+
+        Returns:
+            ``True`` when the message is on its way: the kernel took its
+            frame, or took part of it and a background task now owns the
+            socket and writes the rest (later sends wait for that task).
+            ``False`` when nothing was sent because another thread or
+            greenlet is writing to this connection (usually a message the
+            peer has not read yet): keep the message and try again later, or
+            call :meth:`send`, which waits.
+
+        Raises:
+            ConnectionClosed: if the connection is closed or closing.
+            TypeError: if ``data`` is neither str nor bytes-like.
+        """
+        binary = _binary_flag(data, binary)
+        if not self._write_lock.acquire(False):
+            return False
+        handed_over = False
+        protocol = self.protocol
+        try:
+            with self._proto_lock:
+                if protocol.state is not _OPEN:
+                    raise protocol.close_exc()
+                if binary:
+                    if isinstance(data, str):
+                        data = data.encode("utf-8")
+                    protocol.send_binary(data)
+                else:
+                    protocol.send_text(data)
+                out = b"".join(protocol.data_to_send())
+            try:
+                sent = _send_without_waiting(self.sock, out)
+            except OSError:
+                # The peer is gone, as in _write().
+                with self._proto_lock:
+                    protocol.receive_eof()
+                    protocol.data_to_send()
+                self._close_transport()
+                raise ConnectionClosedError(
+                    1006, "connection lost while sending"
+                ) from None
+            if sent < len(out):
+                # The frame is committed (compression state moved on): the
+                # rest must follow before any other frame, so the lock goes
+                # to a task that writes it.
+                rest = memoryview(out)[sent:]
+                self._prim.spawn(lambda: self._write_rest(rest), "wsocket-send")
+                handed_over = True
+        finally:
+            if not handed_over:
+                self._write_lock.release()
+        if not handed_over and protocol._out:
+            self._flush(blocking=False)
+        return True
+
+    def _write_rest(self, rest: memoryview) -> None:
+        """Finish a frame :meth:`send_nowait` began; owns the write lock."""
+        try:
+            self._write([bytes(rest)])
+        except ConnectionClosed:
+            pass
+        finally:
+            self._write_lock.release()
+        if self.protocol._out:
+            self._flush(blocking=False)
+
     def ping(self, data: Union[str, bytes] = b"") -> None:
         """Send a Ping frame (at most 125 bytes of payload).
 
@@ -648,3 +730,44 @@ class WebSocket:
     def __repr__(self) -> str:
         state = self.protocol.state.name
         return f"<WebSocket {self.side.name.lower()} {state}>"
+
+
+def _binary_flag(data: Any, binary: Optional[bool]) -> bool:
+    """Whether ``data`` goes out as a binary message; raise if it cannot."""
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"send() takes str or bytes, not {type(data).__name__}; "
+            "serialise it first, e.g. with json.dumps()"
+        )
+    if binary is None:
+        return not isinstance(data, str)
+    return binary
+
+
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+def _send_without_waiting(sock: Any, data: bytes) -> int:
+    """Write what ``sock`` takes at once; return how many bytes that was.
+
+    A plain socket gets ``MSG_DONTWAIT``, which leaves its blocking mode
+    alone (a reader may be waiting in ``recv()`` on it); a gevent socket is
+    asked not to wait. For other sockets (TLS, eventlet, platforms without
+    the flag) nothing is written here, and the caller's background task
+    writes it all.
+
+    Raises:
+        OSError: if the connection is broken.
+    """
+    if isinstance(sock, ssl.SSLSocket) or is_eventlet_socket(sock):
+        return 0
+    try:
+        if is_gevent_socket(sock):
+            if getattr(sock, "_sslobj", None) is not None:
+                return 0
+            return int(sock.send(data, 0, 0.0))
+        if not _DONTWAIT:
+            return 0
+        return int(sock.send(data, _DONTWAIT))
+    except BlockingIOError:
+        return 0

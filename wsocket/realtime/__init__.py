@@ -1,0 +1,63 @@
+"""The real-time layer: events, calls, rooms and broadcast over WebSockets.
+
+Usage::
+
+    from wsocket import WSocketApp
+
+    app = WSocketApp()
+    events = app.events("/ws")
+
+    @events.on("chat.say")
+    def say(conn, params):
+        events.broadcast("chat.said", params, room=conn.state.get("room"))
+
+The wire protocol is JSON-RPC 2.0 (:mod:`wsocket.realtime.jsonrpc`), or any
+other through the format hook (:class:`Format`). Sends to rooms and
+connection ids go through a :class:`Backend` (:class:`MemoryBackend` by
+default). This package does not need gevent.
+"""
+
+from __future__ import annotations
+
+from .backends import Backend, Delivery, MemoryBackend
+from .events import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, Connection, Events
+from .jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    JSON_RPC,
+    JSONRPC,
+    METHOD_NOT_FOUND,
+    NO_ID,
+    PARSE_ERROR,
+    Call,
+    Decoded,
+    Format,
+    Invalid,
+    Reply,
+    RPCError,
+)
+
+__all__ = [
+    "Events",
+    "Connection",
+    "RPCError",
+    "Backend",
+    "Delivery",
+    "MemoryBackend",
+    "Format",
+    "JSONRPC",
+    "JSON_RPC",
+    "Call",
+    "Reply",
+    "Invalid",
+    "Decoded",
+    "NO_ID",
+    "PARSE_ERROR",
+    "INVALID_REQUEST",
+    "METHOD_NOT_FOUND",
+    "INVALID_PARAMS",
+    "INTERNAL_ERROR",
+    "DEFAULT_MAX_QUEUE",
+    "DEFAULT_MAX_QUEUE_BYTES",
+]

@@ -2000,3 +2000,38 @@ def test_an_http_page_and_a_websocket_route_share_a_path():
         assert ws.receive(timeout=TIMEOUT) == "other socket"
     assert web(app).post("/other").text == "posted"
     assert [r.websocket for r in app.routes] == [False, True, False, True, False]
+
+
+def test_onconnect_and_onclose_also_fire_for_routed_sockets():
+    app = WSocketApp()
+    seen = []
+    app.onconnect += lambda ws: seen.append(("connect", ws.environ["PATH_INFO"]))
+    app.onclose += lambda ws: seen.append(("close", ws.environ["PATH_INFO"]))
+    app.onmessage += lambda message, ws: seen.append(("unrouted message", message))
+
+    @app.websocket("/routed")
+    def routed(ws):
+        seen.append(("handler", ws.receive(timeout=TIMEOUT)))
+
+    client = TestClient(app)
+    with client.websocket_connect("/routed") as ws:
+        ws.send("hi")
+    with client.websocket_connect("/elsewhere") as ws:
+        ws.send("raw")
+    assert seen == [
+        ("connect", "/routed"),
+        ("handler", "hi"),
+        ("close", "/routed"),
+        ("connect", "/elsewhere"),
+        ("unrouted message", "raw"),
+        ("close", "/elsewhere"),
+    ]
+
+
+def test_unrouted_sockets_keep_raw_binary_messages():
+    app = WSocketApp()  # no route: echo
+    with TestClient(app).websocket_connect("/any") as ws:
+        ws.send(b"\x00\xff")
+        assert ws.receive(timeout=TIMEOUT) == b"\x00\xff"
+        ws.send("text")
+        assert ws.receive(timeout=TIMEOUT) == "text"

@@ -66,7 +66,8 @@ from .connection import WebSocket
 from .exceptions import ConnectionClosed
 from .handshake import SUPPORTED_VERSIONS, is_upgrade_request
 from .middleware import WebSocketMiddleware, handles_websockets
-from .realtime.events import Events
+from .realtime.events import Connection, Events
+from .realtime.jsonrpc import RawMessages
 from .responses import (
     DEFAULT_CONTENT_TYPE,
     HTTPError,
@@ -602,7 +603,12 @@ class WSocketApp:
         self._onconnect = EventHook("onconnect")
         self._onmessage = EventHook("onmessage")
         self._onclose = EventHook("onclose")
-        self._events = WebSocketMiddleware(self._events_session, **websocket_options)
+        # Unrouted sockets: the callbacks above, served as raw messages by
+        # the machinery of app.events().
+        self._raw = Events(format=RawMessages(), **websocket_options)
+        self._raw.on("message")(self._on_raw_message)
+        self._raw.on_connect(self._on_raw_connect)
+        self._raw.on_disconnect(self._on_raw_disconnect)
         # (path, method) and (path, "websocket") claims -> (route, implicit).
         self._taken: Dict[Tuple[str, str], Tuple[Route, bool]] = {}
         self._names: Dict[str, List[Route]] = {}
@@ -1119,37 +1125,36 @@ class WSocketApp:
             self._onconnect or self._onmessage or self._onclose or not self.routes
         )
 
-    def _events_session(
-        self, environ: Dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        ws = environ["wsgi.websocket"]
-        onconnect, onmessage, onclose = self._onconnect, self._onmessage, self._onclose
-        if not (onconnect or onmessage or onclose):
-            try:
-                for message in ws:
-                    ws.send(message)
-            except ConnectionClosed:
-                pass
-            return []
+    def _hooked(self) -> bool:
+        return bool(self._onconnect or self._onmessage or self._onclose)
+
+    def _on_raw_connect(self, conn: Connection) -> None:
+        self._call_hook(self._onconnect, conn, conn.websocket)
+
+    def _on_raw_message(self, conn: Connection, message: Any) -> None:
+        if not self._hooked():
+            conn.websocket.send(message)  # a bare app echoes
+            return
+        self._call_hook(self._onmessage, conn, message, conn.websocket)
+
+    def _on_raw_disconnect(self, conn: Connection) -> None:
         try:
-            onconnect(ws)
-            for message in ws:
-                onmessage(message, ws)
+            self._onclose(conn.websocket)
+        except Exception:
+            logger.exception("error in an onclose callback")
+
+    def _call_hook(self, hook: EventHook, conn: Connection, *args: Any) -> None:
+        try:
+            hook(*args)
         except ConnectionClosed:
             pass
         except Exception:
             logger.exception(
-                "error in a WebSocket event callback for %s",
-                _shown(_route_path(environ)),
+                "error in a WebSocket event callback (%s) for %s",
+                hook.name,
+                _shown(_route_path(conn.websocket.environ)),
             )
-            ws.close(1011)
-            start_response("500 Internal Server Error", [])
-        finally:
-            try:
-                onclose(ws)
-            except Exception:
-                logger.exception("error in an onclose callback")
-        return []
+            conn.websocket.close(1011)
 
     # -- serving ------------------------------------------------------------------
 
@@ -1218,9 +1223,7 @@ class WSocketApp:
         if self.app is not None:
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         if wants_ws and self._events_enabled():
-            if session:
-                return self._events_session(environ, start_response)
-            return self._events(environ, start_response)
+            return self._raw(environ, start_response)
         return self._no_route(missing, "GET", environ, start_response)
 
     def _no_route(
@@ -1396,7 +1399,10 @@ class WSocketApp:
         """Run a route's handler on an open WebSocket (the middleware's app)."""
         params = environ.get("wsgiorg.routing_args", ((), {}))[1]
         start = _SessionStart(start_response) if route.style == WSGI else None
+        ws = environ["wsgi.websocket"]
         try:
+            if self._onconnect:
+                self._onconnect(ws)
             result = route.invoke(environ, start, params)
             if isinstance(result, Response):
                 start_response(result.status, [])
@@ -1418,4 +1424,10 @@ class WSocketApp:
                 _shown(_route_path(environ)),
             )
             start_response("500 Internal Server Error", [])
+        finally:
+            if self._onclose:
+                try:
+                    self._onclose(ws)
+                except Exception:
+                    logger.exception("error in an onclose callback")
         return []

@@ -34,6 +34,7 @@ from .jsonrpc import (
     Decoded,
     Format,
     Invalid,
+    RawMessages,
     Reply,
     RPCError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Format",
     "JSONRPC",
     "JSON_RPC",
+    "RawMessages",
     "Call",
     "Reply",
     "Invalid",

@@ -40,6 +40,7 @@ __all__ = [
     "Format",
     "JSONRPC",
     "JSON_RPC",
+    "RawMessages",
     "NO_ID",
     "nesting_depth",
 ]
@@ -281,6 +282,35 @@ class Format:
             if message is not None:
                 out.append(message)
         return out
+
+
+class RawMessages(Format):
+    """No format at all: each message is the event ``"message"``.
+
+    A received message, text or binary, becomes the event ``"message"`` with
+    the message itself as its params; an event sent to the peer is its
+    params, sent as they are (``str`` as text, bytes as binary). Calls to
+    the peer and replies are not part of it. :class:`~wsocket.app.WSocketApp`
+    serves its ``onconnect``/``onmessage``/``onclose`` callbacks with it.
+    """
+
+    def decode(self, message: Union[str, bytes]) -> Decoded:
+        return Decoded([Call("message", message)], False)
+
+    def encode_event(self, method: str, params: Any) -> Optional[Union[str, bytes]]:
+        if not isinstance(params, (str, bytes)):
+            raise TypeError(
+                f"raw messages are str or bytes, not {type(params).__name__}"
+            )
+        return params
+
+    def encode_call(
+        self, id: Any, method: str, params: Any
+    ) -> Optional[Union[str, bytes]]:
+        raise TypeError("raw messages have no calls: send with conn.emit()")
+
+    def encode_reply(self, reply: Reply) -> Optional[Union[str, bytes]]:
+        return None  # events get no reply
 
 
 def _dumps(value: Any) -> str:

@@ -313,7 +313,7 @@ class WebSocket:
             else:
                 protocol.receive_eof()
             events = protocol.events_received()
-            pending = bool(protocol._out)
+            pending = protocol.has_data_to_send()
         if events:
             messages = self._messages
             for event in events:
@@ -388,7 +388,7 @@ class WebSocket:
                     protocol.send_text(data)
                 out = protocol.data_to_send()
             self._write(out)
-        if protocol._out:
+        if protocol.has_data_to_send():
             self._flush(blocking=False)
 
     def ping(self, data: Union[str, bytes] = b"") -> None:
@@ -420,7 +420,7 @@ class WebSocket:
                 method(data)
                 out = self.protocol.data_to_send()
             self._write(out)
-        if self.protocol._out:
+        if self.protocol.has_data_to_send():
             self._flush(blocking=False)
 
     def _write(self, out: List[bytes]) -> None:
@@ -467,7 +467,7 @@ class WebSocket:
                         return
             finally:
                 self._write_lock.release()
-            if not self.protocol._out:
+            if not self.protocol.has_data_to_send():
                 return
 
     def _shutdown_write(self) -> None:
@@ -547,7 +547,7 @@ class WebSocket:
 
     def _finish(self) -> None:
         """The connection is over: mark it closed and release the socket."""
-        if self.protocol._out and not self._socket_closed:
+        if self.protocol.has_data_to_send() and not self._socket_closed:
             # Let the last frames (the Close echo) reach the wire first.
             if self._write_lock.acquire(True, self.close_timeout):
                 self._write_lock.release()

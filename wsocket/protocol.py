@@ -216,6 +216,37 @@ class Protocol:
             ``wsocket.protocol``.
     """
 
+    # One per connection, alive as long as it is: slots keep it small.
+    __slots__ = (
+        "side",
+        "max_message_size",
+        "deflate",
+        "logger",
+        "debug",
+        "state",
+        "close_rcvd",
+        "close_sent",
+        "close_rcvd_then_sent",
+        "failure",
+        "fail_code",
+        "fail_reason",
+        "eof_sent",
+        "eof_rcvd",
+        "_buf",
+        "_events",
+        "_out",
+        "_mask_out",
+        "_mask_in",
+        "_msg_opcode",
+        "_msg_compressed",
+        "_msg_size",
+        "_msg_parts",
+        "_decoder",
+        "_head_done",
+        "_send_opcode",
+        "_send_compressed",
+    )
+
     def __init__(
         self,
         side: Side,

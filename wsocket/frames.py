@@ -205,17 +205,16 @@ def message_too_big(max_size: int) -> PayloadTooBig:
 
 def _check_opcode(opcode: int, fin: int, length: int) -> None:
     """Apply the opcode rules of RFC 6455 5.2 and 5.5 (any opcode above 2)."""
+    # 5.2: opcodes 3-7 and 0xB-0xF are "reserved for further ... frames".
+    if OP_BINARY < opcode < OP_CLOSE or opcode > OP_PONG:
+        raise ProtocolError(f"reserved opcode {opcode:#x}")
     if opcode >= OP_CLOSE:
-        if opcode > OP_PONG:
-            raise ProtocolError(f"reserved opcode {opcode:#x}")
         # 5.5: "All control frames MUST have a payload length of 125 bytes
         # or less and MUST NOT be fragmented."
         if not fin:
             raise ProtocolError("fragmented control frame")
         if length > 125:
             raise ProtocolError("control frame payload longer than 125 bytes")
-    elif opcode > OP_BINARY:
-        raise ProtocolError(f"reserved opcode {opcode:#x}")
 
 
 def parse_header(

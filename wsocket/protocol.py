@@ -191,6 +191,12 @@ _urandom = os.urandom
 _EOF = b""
 _CLEAN_CODES = frozenset((1000, 1001, 1005))
 
+
+def _invalid_utf8() -> ProtocolError:
+    """The error for text that is not valid UTF-8 (close code 1007)."""
+    return ProtocolError("invalid UTF-8 in a text message", 1007)
+
+
 #: Frames whose payload is at most this long are written as one bytes object
 #: (header + payload); larger ones as two, to avoid copying the payload.
 _JOIN_LIMIT = 16384
@@ -496,9 +502,7 @@ class Protocol:
                         try:
                             events.append(TextMessage(data.decode("utf-8")))
                         except UnicodeDecodeError:
-                            raise ProtocolError(
-                                "invalid UTF-8 in a text message", 1007
-                            ) from None
+                            raise _invalid_utf8() from None
                     else:
                         events.append(BinaryMessage(data))
                 else:
@@ -595,13 +599,13 @@ class Protocol:
         try:
             self._msg_parts.append(decoder.decode(data, final))
         except UnicodeDecodeError:
-            raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+            raise _invalid_utf8() from None
         if not final:
             pending = decoder.getstate()[0]
             # CPython accepts "ED A0" until the third byte arrives, but no
             # valid sequence starts so: it would encode a surrogate.
             if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-                raise ProtocolError("invalid UTF-8 in a text message", 1007)
+                raise _invalid_utf8()
 
     def _receive_fragment(
         self,

@@ -267,6 +267,29 @@ class PerMessageDeflate:
 
     name = "permessage-deflate"
 
+    # One per compressed connection: slots keep it small. The zlib streams
+    # themselves (over 100 KiB for a compressor) are only created when a
+    # message needs them, and dropped after each message where the agreed
+    # parameters say no context is kept.
+    __slots__ = (
+        "is_server",
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits",
+        "client_max_window_bits",
+        "compress_level",
+        "mem_level",
+        "min_size",
+        "_local_no_context_takeover",
+        "_local_window_bits",
+        "_remote_no_context_takeover",
+        "_remote_window_bits",
+        "_compressor",
+        "_decompressor",
+        "_after_final_block",
+        "_message_started",
+    )
+
     def __init__(
         self,
         *,

@@ -39,6 +39,7 @@ from .exceptions import (
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidState,
+    PayloadTooBig,
     ProtocolError,
 )
 from .frames import (
@@ -230,6 +231,7 @@ class Protocol:
     __slots__ = (
         "side",
         "max_message_size",
+        "max_fragments",
         "deflate",
         "logger",
         "debug",
@@ -251,6 +253,7 @@ class Protocol:
         "_msg_compressed",
         "_msg_size",
         "_msg_parts",
+        "_msg_frames",
         "_decoder",
         "_head_done",
         "_send_opcode",

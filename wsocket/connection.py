@@ -129,6 +129,7 @@ class WebSocket:
         "_closed_event",
         "_messages",
         "_socket_closed",
+        "_end_told",
         "_eof_deadline",
         "_closing_deadline",
         "_last_rx",

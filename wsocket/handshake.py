@@ -58,7 +58,7 @@ from .headers import (
     parse_token_list,
     parse_upgrade,
 )
-from .http11 import HTTPParseError, Limits, Response, ResponseReader
+from .http11 import HTTPParseError, Limits, ResponseHead, ResponseReader
 from .utils import accept_key, generate_key
 
 __all__ = [
@@ -750,7 +750,7 @@ class ClientHandshake:
         return self._process_response(response, extra)
 
     def _process_response(
-        self, response: Response, extra: bytes
+        self, response: ResponseHead, extra: bytes
     ) -> ClientHandshakeResult:
         status = response.status
         phrase = response.phrase

@@ -32,7 +32,7 @@ from .http11 import (
     BodyReader,
     HTTPParseError,
     Limits,
-    Request,
+    RequestHead,
     RequestReader,
     body_reader,
 )
@@ -258,7 +258,7 @@ class _Connection:
                 except OSError:  # pragma: no cover
                     pass
 
-    def _read_request(self) -> Optional[Request]:
+    def _read_request(self) -> Optional[RequestHead]:
         """Read the next request head; ``None`` when the client is gone.
 
         Until the first byte of a request arrives, the connection may stay
@@ -327,7 +327,7 @@ class _Connection:
             f"{self.server.head_timeout:g} s (head_timeout)"
         )
 
-    def _environ(self, request: Request) -> Dict[str, Any]:
+    def _environ(self, request: RequestHead) -> Dict[str, Any]:
         target = request.target
         path, _, query = target.partition("?")
         if path.startswith(("http://", "https://")):
@@ -385,7 +385,7 @@ class _Connection:
         self.buf = bytearray()
         return self.sock, extra
 
-    def _handle(self, request: Request) -> bool:
+    def _handle(self, request: RequestHead) -> bool:
         """Serve one request; True to read another on this connection."""
         if not access_logger.isEnabledFor(_INFO):
             return self._exchange(request)
@@ -397,7 +397,7 @@ class _Connection:
         finally:
             self._log_access(request, started)
 
-    def _log_access(self, request: Request, started: float) -> None:
+    def _log_access(self, request: RequestHead, started: float) -> None:
         status = "101" if self.taken else (self.status[:3] or "-")
         client = self.addr[0] if isinstance(self.addr, tuple) else "-"
         access_logger.info(
@@ -410,7 +410,7 @@ class _Connection:
             (time.monotonic() - started) * 1000,
         )
 
-    def _exchange(self, request: Request) -> bool:
+    def _exchange(self, request: RequestHead) -> bool:
         environ = self._environ(request)
         keep_alive = request.keep_alive
         is_head = request.method == "HEAD"

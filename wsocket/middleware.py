@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
-import weakref
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -43,7 +41,6 @@ from typing import (
     Iterable,
     Optional,
     Sequence,
-    Set,
     Tuple,
 )
 
@@ -52,6 +49,7 @@ from .connection import WebSocket
 from .exceptions import ConnectionClosed, HandshakeError
 from .handshake import is_upgrade_request, reject_response, server_handshake
 from .protocol import SERVER, Protocol
+from .registry import open_websockets, register, unregister
 
 if TYPE_CHECKING:
     from .servers import Adapter
@@ -62,19 +60,9 @@ logger = logging.getLogger("wsocket.server")
 
 WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
-_open: weakref.WeakSet[WebSocket] = weakref.WeakSet()
-_open_lock = threading.Lock()
 
-
-def open_websockets() -> Set[WebSocket]:
-    """Return the WebSockets currently open through any middleware in this process.
-
-    Servers use it to close them with 1001 when they shut down.
-    """
-    with _open_lock:
-        return set(_open)
-
-
+# open_websockets() lives in wsocket.registry, below the servers that use
+# it; it stays importable from here, where it was documented first.
 class _SessionResponse:
     """``start_response`` given to the app during a WebSocket session.
 
@@ -227,13 +215,11 @@ class WebSocketMiddleware:
         )
         environ["wsgi.websocket"] = ws
         environ["wsgi.websocket_version"] = "13"
-        with _open_lock:
-            _open.add(ws)
+        register(ws)
         try:
             self._run_app(ws, environ)
         finally:
-            with _open_lock:
-                _open.discard(ws)
+            unregister(ws)
         return adapter.finish(environ, start_response)
 
     def _run_app(self, ws: WebSocket, environ: Any) -> None:

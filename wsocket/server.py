@@ -24,6 +24,8 @@ import time
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
+from . import registry
+
 __all__ = ["WSGIServer", "make_server", "run"]
 
 logger = logging.getLogger("wsocket.server")
@@ -688,8 +690,6 @@ class WSGIServer:
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, close open WebSockets with 1001, wait up to ``grace`` s."""
-        from .middleware import open_websockets
-
         self._stopping.set()
         try:
             # shutdown() wakes a thread blocked in accept(); close() alone does not.
@@ -708,11 +708,7 @@ class WSGIServer:
                     conn.sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-        for ws in open_websockets():
-            try:
-                ws.start_close(1001, "server shutting down")
-            except Exception:  # pragma: no cover - best effort at shutdown
-                logger.debug("error closing a WebSocket at shutdown", exc_info=True)
+        registry.close_all(1001, "server shutting down")
         while self._active and time.monotonic() < deadline:
             if self.concurrency == "gevent":
                 import gevent

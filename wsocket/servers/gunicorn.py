@@ -54,7 +54,6 @@ handler and is taken over exactly as :mod:`wsocket.servers.gevent` does).
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import os
@@ -63,7 +62,8 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..concurrency import is_gevent_socket, primitives_for
+from .. import registry
+from ..concurrency import is_gevent_socket
 from . import Adapter
 from .gevent import pywsgi_take_over, send_101
 
@@ -281,12 +281,7 @@ def close_open_websockets(
         code: the close code; 1001 (going away) tells clients to reconnect.
         reason: a short explanation, at most 123 bytes of UTF-8.
     """
-    from ..middleware import open_websockets
-
-    for ws in open_websockets():
-        primitives_for(ws.sock).spawn(
-            functools.partial(ws.close, code, reason), "wsocket-going-away"
-        )
+    registry.close_all(code, reason)
 
 
 class _GoingAway:

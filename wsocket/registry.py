@@ -8,13 +8,13 @@ below both, so neither imports the other.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
+import time
 import weakref
-from typing import TYPE_CHECKING, Set
+from typing import TYPE_CHECKING, Callable, Optional, Set
 
-from .concurrency import primitives_for
+from .concurrency import is_gevent_socket
 
 if TYPE_CHECKING:
     from .connection import WebSocket
@@ -49,25 +49,59 @@ def open_websockets() -> Set[WebSocket]:
         return set(_open)
 
 
-def close_all(code: int = 1001, reason: str = "server shutting down") -> None:
-    """Start closing every WebSocket open in this process, without waiting.
+def close_all(
+    code: int = 1001,
+    reason: str = "server shutting down",
+    *,
+    grace: Optional[float] = None,
+) -> int:
+    """Close every WebSocket open in this process: going away by default.
 
-    Each closing handshake starts in its own greenlet or thread (whichever
-    suits the socket), so a slow client delays no other. Safe to call from a
-    signal handler.
+    Each connection gets a Close frame with ``code`` and ``reason`` right
+    after the frame it is sending, if any, as soon as its socket can take
+    it; a peer that answers ends its session at once. The frames are written
+    in the background, so a client that does not read holds no one up. Safe
+    to call from a signal handler when ``grace`` is ``None``.
 
     Args:
         code: the close code; 1001 (going away) tells clients to reconnect.
         reason: a short explanation, at most 123 bytes of UTF-8.
+        grace: if given, wait up to this many seconds for the connections to
+            end, then abort (drop the TCP connection of) those still open.
+            ``None`` returns at once.
+
+    Returns:
+        The number of connections aborted because ``grace`` ran out.
     """
-    for ws in open_websockets():
-        primitives_for(ws.sock).spawn(
-            functools.partial(_start_close, ws, code, reason), "wsocket-going-away"
+    sockets = open_websockets()
+    for ws in sockets:
+        try:
+            ws.start_close(code, reason, block=False, going_away=True)
+        except Exception:  # pragma: no cover - best effort at shutdown
+            logger.debug("error closing a WebSocket at shutdown", exc_info=True)
+    if grace is None or not sockets:
+        return 0
+    sleep = _sleep_for(next(iter(sockets)).sock)
+    deadline = time.monotonic() + grace
+    pending = [ws for ws in sockets if not ws.finished]
+    while pending and time.monotonic() < deadline:
+        sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+        pending = [ws for ws in pending if not ws.finished]
+    for ws in pending:
+        ws.abort()
+    if pending:
+        logger.info(
+            "aborted %d WebSocket(s) still open %.3gs after the Close",
+            len(pending),
+            grace,
         )
+    return len(pending)
 
 
-def _start_close(ws: WebSocket, code: int, reason: str) -> None:
-    try:
-        ws.start_close(code, reason)
-    except Exception:  # pragma: no cover - best effort at shutdown
-        logger.debug("error closing a WebSocket at shutdown", exc_info=True)
+def _sleep_for(sock: object) -> Callable[[float], None]:
+    # A gevent server that is not monkey-patched needs gevent's own sleep.
+    if is_gevent_socket(sock):
+        import gevent
+
+        return gevent.sleep  # type: ignore[no-any-return]
+    return time.sleep

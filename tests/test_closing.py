@@ -105,7 +105,7 @@ def stop_under_pressure(server: ServerProcess, grace: float) -> None:
         # Connected clients hear 1001 at once, not after grace.
         for reader in readers:
             assert reader.closed_at is not None
-            assert reader.closed_at - started < 1.5
+            assert reader.closed_at - started < 2.0
             assert (reader.ws.close_code, reader.ws.close_reason) == (
                 1001,
                 "server shutting down",
@@ -138,7 +138,7 @@ def test_run_stop_under_pressure(mode: str) -> None:
     if mode == "gevent":
         pytest.importorskip("gevent")
     port = free_port()
-    grace = 3.0
+    grace = 4.0
     with ServerProcess(
         [PYTHON, SERVE, str(port), mode], port, env={"GRACE": str(grace)}
     ) as server:

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the permessage-deflate decoder and the negotiation of its parameters.
 
 Input: one byte of options (window bits, context takeover, size limit, how

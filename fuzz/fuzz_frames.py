@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the frame parser: wsocket.frames.Frame.parse and parse_close.
 
 Input: one byte of options (who reads, size limit), then the bytes read.

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the client side of the opening handshake: ClientHandshake.receive_data.
 
 Input: one byte of options (start from a valid 101 head or not, offer

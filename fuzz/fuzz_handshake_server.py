@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the server side of the opening handshake: server_handshake(environ).
 
 Input: one byte of options (start from a valid request or not, the origin

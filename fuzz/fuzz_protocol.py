@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the protocol state machine: wsocket.protocol.Protocol.
 
 Input: two bytes of options (side, permessage-deflate, size limit, how the

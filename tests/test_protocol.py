@@ -761,7 +761,7 @@ def test_client_starts_closing_handshake() -> None:
     assert len(reply) == 2
     assert close_frame_code(reply[0]) == 1000  # the code is echoed
     assert reply[1] == b""
-    assert p.client.events_received() == [Close(1000, "")]
+    assert p.client.events_received() == [Close(1000, "bye")]  # and the reason
     assert p.client.state is State.CLOSED
     assert p.client.close_rcvd_then_sent is False
     assert p.client.eof_rcvd  # the b"" was delivered as EOF
@@ -789,7 +789,7 @@ def test_client_waits_for_the_server_to_close_tcp() -> None:
 
     for chunk in reply:
         p.server.receive_data(chunk)
-    assert p.server.events_received() == [Close(1001, "")]
+    assert p.server.events_received() == [Close(1001, "restarting")]
     assert p.server.state is State.CLOSED
     assert p.server.data_to_send() == [b""]
 

@@ -673,8 +673,14 @@ class Protocol:
         self._reset_message()
         if self.close_sent is None:
             self.close_rcvd_then_sent = True
-            # RFC 6455 5.5.1: reply with a Close frame, echoing the code.
-            self._queue_close(None if code == CloseCode.NO_STATUS_RCVD else code, "")
+            # RFC 6455 5.5.1: "the endpoint typically echos the status code it
+            # received"; the reason goes back with it, so that the peer's log
+            # of the closing handshake reads the same on both ends. A Close
+            # without a code (1005) is answered without one.
+            if code == CloseCode.NO_STATUS_RCVD:
+                self._queue_close(None, "")
+            else:
+                self._queue_close(code, reason)
         else:
             self.close_rcvd_then_sent = False
         self.state = _CLOSED

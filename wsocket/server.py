@@ -28,6 +28,7 @@ import time
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
+from . import registry
 from .http11 import (
     BodyReader,
     HTTPParseError,
@@ -803,9 +804,14 @@ class WSGIServer:
         return self._active
 
     def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting, close open WebSockets with 1001, wait up to ``grace`` s."""
-        from .middleware import open_websockets
+        """Stop accepting, close open WebSockets with 1001, return within ``grace`` s.
 
+        Idle keep-alive connections are closed at once. Every open WebSocket
+        gets a 1001 Close after the frame it is sending, as soon as its
+        socket can take it, so that a connected client learns at once that
+        it should reconnect. Whatever is still open when ``grace`` runs out
+        (a client that does not read, a slow HTTP response) is aborted.
+        """
         self._stopping.set()
         try:
             # shutdown() wakes a thread blocked in accept(); close() alone does not.
@@ -820,22 +826,27 @@ class WSGIServer:
         for conn in list(self._connections):
             if conn.idle and not conn.taken:
                 # Waiting for another keep-alive request: end it now.
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        for ws in open_websockets():
-            try:
-                ws.start_close(1001, "server shutting down")
-            except Exception:  # pragma: no cover - best effort at shutdown
-                logger.debug("error closing a WebSocket at shutdown", exc_info=True)
+                _shutdown(conn.sock)
+        registry.close_all(1001, "server shutting down", grace=grace)
+        sleep = self._sleep()
         while self._active and time.monotonic() < deadline:
-            if self.concurrency == "gevent":
-                import gevent
+            sleep(0.01)
+        for conn in list(self._connections):
+            _shutdown(conn.sock)  # grace is over: abort what is left
 
-                gevent.sleep(0.01)
-            else:
-                time.sleep(0.01)
+    def _sleep(self) -> Callable[[float], None]:
+        if self.concurrency == "gevent":
+            import gevent
+
+            return gevent.sleep  # type: ignore[no-any-return]
+        return time.sleep
+
+
+def _shutdown(sock: Any) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _gevent_available() -> bool:

@@ -566,7 +566,9 @@ def test_same_origin_by_default(
 
 def test_hybi_draft_origin_header_counts_when_origin_is_absent() -> None:
     environ = make_environ(
-        HTTP_ORIGIN=None, HTTP_SEC_WEBSOCKET_ORIGIN="http://evil.test"
+        HTTP_ORIGIN=None,
+        HTTP_SEC_WEBSOCKET_ORIGIN="http://evil.test",
+        HTTP_SEC_WEBSOCKET_VERSION="8",
     )
     with pytest.raises(HandshakeError) as excinfo:
         server_handshake(environ)

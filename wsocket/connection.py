@@ -152,6 +152,8 @@ class WebSocket:
         "_messages",
         "_socket_closed",
         "_end_told",
+        "_going_away",
+        "_tls",
         "_eof_deadline",
         "_closing_deadline",
         "_last_rx",

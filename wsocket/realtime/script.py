@@ -1,7 +1,8 @@
 """The browser client, ``wsocket.js``, and a WSGI application that serves it.
 
 A :class:`~wsocket.WSocketApp` with an events route serves it at
-:data:`CLIENT_JS_PATH` by itself. Elsewhere (an :class:`Events` used as a bare
+:data:`CLIENT_JS_PATH` by itself. Elsewhere (an
+:class:`~wsocket.realtime.Events` used as a bare
 WSGI application, behind another framework), route that path to
 :func:`serve_client_js`, or write :func:`client_js` into your own static
 files.

@@ -38,6 +38,7 @@ from .jsonrpc import (
     Reply,
     RPCError,
 )
+from .script import CLIENT_JS_PATH, client_js, serve_client_js
 
 __all__ = [
     "Events",
@@ -62,4 +63,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "DEFAULT_MAX_QUEUE",
     "DEFAULT_MAX_QUEUE_BYTES",
+    "CLIENT_JS_PATH",
+    "client_js",
+    "serve_client_js",
 ]

@@ -14,7 +14,8 @@ Usage::
 The wire protocol is JSON-RPC 2.0 (:mod:`wsocket.realtime.jsonrpc`), or any
 other through the format hook (:class:`Format`). Sends to rooms and
 connection ids go through a :class:`Backend` (:class:`MemoryBackend` by
-default). This package does not need gevent.
+default, :class:`RedisBackend` across processes and hosts). This package
+needs neither gevent nor redis.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .jsonrpc import (
     Reply,
     RPCError,
 )
+from .redis import Emitter, RedisBackend
 
 __all__ = [
     "Events",
@@ -45,6 +47,8 @@ __all__ = [
     "Backend",
     "Delivery",
     "MemoryBackend",
+    "RedisBackend",
+    "Emitter",
     "Format",
     "JSONRPC",
     "JSON_RPC",

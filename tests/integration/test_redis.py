@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -116,6 +117,11 @@ def clients(ports: List[int], count: int) -> Iterator[List[Client]]:
         yield opened
     finally:
         for client in opened:
+            # Read what is left first: a client whose queue is full stops
+            # reading, and would wait for the closing frame in vain.
+            with contextlib.suppress(Exception):
+                while True:
+                    client.ws.recv(0)
             client.ws.close()
 
 
@@ -333,3 +339,83 @@ def test_cluster_of_run_and_gunicorn_gevent() -> None:
             assert error_lines(log) == [], log[-3000:]
             assert "is unreachable" in log
             assert "reachable again" in log
+
+
+PAIRS = {
+    "run-gevent": lambda port, env: run_server(port, "gevent", env),
+    "run-gevent-unpatched": lambda port, env: run_server(port, "gevent-unpatched", env),
+    "gunicorn-gthread": lambda port, env: gunicorn_server(
+        port, env, "-k", "gthread", "--threads", "20", "-w", "2"
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(PAIRS))
+def test_pair_with_a_frozen_redis(mode: str) -> None:
+    """run() threads and another mode exchange broadcasts; a frozen Redis
+    (SIGSTOP) holds up no request, and broadcasts cross once it thaws."""
+    if "gevent" in mode:
+        pytest.importorskip("gevent")
+    if "gunicorn" in mode:
+        pytest.importorskip("gunicorn")
+    with RedisServer() as redis_server:
+        env = {"WSOCKET_TEST_REDIS": redis_server.url}
+        ports = [free_port(), free_port()]
+        with (
+            run_server(ports[0], "threading", env) as plain,
+            PAIRS[mode](ports[1], env) as other,
+        ):
+            with clients(ports, 8) as everyone:
+                pids = {c.pid for c in everyone}
+                for client in everyone:
+                    client.result("join", {"room": "room"})
+                assert wait_for(lambda: subscribers(redis_server) == len(pids), TIMEOUT)
+                a, b = everyone[0], everyone[1]
+                for sender in (a, b):
+                    sender.result("say", {"room": "room", "text": "hi"})
+                    sender.result("say", {"room": "room", "text": "end"})
+                    for client in everyone:
+                        if client is not sender:
+                            assert said(client, "end") == ["hi", "end"]
+                a.result("emit_to", {"id": b.id, "method": "psst", "params": "a"})
+                assert b.until("psst")[-1]["params"] == "a"
+                b.result("emit_to", {"id": a.id, "method": "psst", "params": "b"})
+                assert a.until("psst")[-1]["params"] == "b"
+
+                assert redis_server.proc is not None
+                redis_server.proc.signal(signal.SIGSTOP)
+                try:
+                    local = [c for c in everyone[3:] if c.pid == b.pid]
+                    for n in range(20):
+                        b.result("say", {"room": "room", "text": f"frozen-{n}"})
+                    started = time.monotonic()
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{ports[1]}/", timeout=TIMEOUT
+                    ) as response:
+                        assert response.status == 200
+                    b.result("say", {"room": "room", "text": "end-frozen"})
+                    for client in local:
+                        texts = said(client, "end-frozen")
+                        assert texts[-1] == "end-frozen" and len(texts) == 21
+                    took = time.monotonic() - started
+                    assert took < 1.0, f"a frozen Redis held requests {took:.2f} s"
+                finally:
+                    redis_server.proc.signal(signal.SIGCONT)
+
+                thawed = time.monotonic()
+                listener = next(c for c in everyone if c.pid != b.pid)
+                crossed = None
+                while crossed is None and time.monotonic() - thawed < 10:
+                    b.result("say", {"room": "room", "text": "thawed"})
+                    try:
+                        while crossed is None:
+                            event = listener.event(0.25)
+                            if event["params"]["text"] == "thawed":
+                                crossed = event
+                    except TimeoutError:
+                        pass
+                assert crossed is not None, "nothing crossed 10 s after the thaw"
+            for proc in (plain, other):
+                proc.stop()
+                log = proc.log()
+                assert error_lines(log) == [], log[-3000:]

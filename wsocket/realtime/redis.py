@@ -40,7 +40,18 @@ import queue
 import random
 import secrets
 import threading
-from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Union
+import time
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from .backends import Backend, Delivery
 
@@ -153,8 +164,9 @@ class _Runtime:
     With threads, or with gevent monkey-patched, tasks are threads (gevent
     turns them into greenlets) and blocking calls run where they are made.
     With gevent not patched and the backend started from a greenlet (the
-    server's, serving the first connection), tasks are greenlets of its hub and each blocking Redis call goes to the hub's
-    thread pool, so the hub keeps running while Redis answers (or not).
+    server's, serving the first connection), tasks are greenlets of its hub
+    and each blocking Redis call goes to the hub's thread pool, so the hub
+    keeps running while Redis answers (or not).
     """
 
     def __init__(self) -> None:
@@ -227,6 +239,9 @@ class RedisBackend(Backend):
             counted as ``publish_failed`` and not published.
         reconnect_max: longest pause, in seconds, between two attempts to
             reach Redis again (the pause starts at 0.1 s and doubles).
+        ping_timeout: after this many seconds without a word from Redis the
+            subscriber sends a PING, and reconnects when that gets no
+            answer in as long again (a frozen server, a cut link).
         client_factory: a callable that returns a connected ``redis.Redis``
             client, instead of ``url`` (for Sentinel:
             ``lambda: Sentinel([...]).master_for("mymaster")``). Called
@@ -248,6 +263,7 @@ class RedisBackend(Backend):
         lock_expiry: float = 10.0,
         max_pending: int = 10000,
         reconnect_max: float = 2.0,
+        ping_timeout: float = 5.0,
         client_factory: Optional[Callable[[], Any]] = None,
         **redis_options: Any,
     ) -> None:
@@ -265,11 +281,14 @@ class RedisBackend(Backend):
             raise ValueError("max_pending must be at least 1")
         if reconnect_max <= 0:
             raise ValueError("reconnect_max must be positive")
+        if ping_timeout <= 0:
+            raise ValueError("ping_timeout must be positive")
         self.url = url
         self.channel = channel
         self.lock_expiry = lock_expiry
         self.max_pending = max_pending
         self.reconnect_max = reconnect_max
+        self.ping_timeout = ping_timeout
         self._factory = client_factory
         self._options = redis_options
         self._pid = 0
@@ -419,8 +438,23 @@ class RedisBackend(Backend):
                 self._down_sub = False
                 delay = 0.0
                 self._recovered()
+                heard = time.monotonic()
+                pinged = 0.0
                 while not stopped.is_set():
-                    for data in runtime.blocking(self._read_batch, pubsub):
+                    batch, alive = runtime.blocking(self._read_batch, pubsub)
+                    now = time.monotonic()
+                    if alive:
+                        heard, pinged = now, 0.0
+                    elif pinged and now - pinged > self.ping_timeout:
+                        # A server that is frozen, or a link that is cut
+                        # without a reset, would otherwise go unnoticed.
+                        raise ConnectionError(
+                            f"no answer to PING in {self.ping_timeout:g} s"
+                        )
+                    elif not pinged and now - heard > self.ping_timeout:
+                        runtime.blocking(pubsub.ping)
+                        pinged = now
+                    for data in batch:
                         self._received(data)
             except Exception as error:
                 if stopped.is_set():
@@ -448,16 +482,20 @@ class RedisBackend(Backend):
             raise
         return pubsub
 
-    def _read_batch(self, pubsub: Any) -> List[bytes]:
+    def _read_batch(self, pubsub: Any) -> Tuple[List[bytes], bool]:
+        # Up to 500 messages, waiting up to a second for the first; and
+        # whether Redis said anything at all (a message, a pong).
         batch: List[bytes] = []
+        alive = False
         message = pubsub.get_message(timeout=1.0)
         while message is not None:
+            alive = True
             if message.get("type") == "message":
                 batch.append(message["data"])
             if len(batch) >= 500:
                 break
             message = pubsub.get_message(timeout=0.0)
-        return batch
+        return batch, alive
 
     def _received(self, data: Union[bytes, str]) -> None:
         delivery = self._delivery

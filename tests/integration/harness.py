@@ -281,9 +281,10 @@ class RedisServer:
     the same port, as a crash and a restart would.
     """
 
-    def __init__(self, port: Optional[int] = None) -> None:
+    def __init__(self, port: Optional[int] = None, *options: str) -> None:
         import shutil
 
+        self.options = list(options)
         self.binary = shutil.which("redis-server") or REDIS_SERVER
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="wsocket-redis-")
@@ -301,6 +302,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "no",
             "--dir", self.dir,
+            *self.options,
         ]  # fmt: skip
         self.proc = ServerProcess(argv, self.port, ready_timeout=10.0).start()
         return self

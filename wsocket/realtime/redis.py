@@ -545,7 +545,7 @@ class RedisBackend(Backend):
             if not self._warned or self._down_pub or self._down_sub:
                 return
             self._warned = False
-        logger.warning(
+        logger.info(
             "= Redis at %s is reachable again: sends are published", _safe_url(self.url)
         )
 

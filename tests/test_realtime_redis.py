@@ -226,3 +226,72 @@ def test_once_with_the_memory_backend_runs_in_this_process() -> None:
         call(a, "join", ["lobby"])
         wait_for(lambda: len(ran) == 2, TIMEOUT)
     assert sorted(ran) == ["each", "once"]
+
+
+def pair_exchange(make_backend: Any, emitter: Emitter) -> None:
+    """Two endpoints on ``make_backend()`` exchange a broadcast; so does
+    ``emitter``."""
+    backend_a, backend_b = make_backend(), make_backend()
+    app_a, events_a = endpoint(backend_a)
+    app_b, events_b = endpoint(backend_b)
+    try:
+        with (
+            TestClient(app_a).websocket_connect("/ws") as a,
+            TestClient(app_b).websocket_connect("/ws") as b,
+        ):
+            call(a, "join", ["lobby"])
+            call(b, "join", ["lobby"])
+            # Both are subscribed once a broadcast (to an empty room)
+            # reaches two processes.
+            wait_for(lambda: emitter.broadcast("-", None, room="-") == 2, TIMEOUT)
+            call(a, "say", ["lobby", "across"], 2)
+            assert receive(b) == {
+                "jsonrpc": "2.0",
+                "method": "said",
+                "params": "across",
+            }
+            wait_for(lambda: events_a.stats["published"] == 1, TIMEOUT)
+    finally:
+        backend_a.stop()
+        backend_b.stop()
+
+
+def test_rediss_urls_speak_tls(tmp_path: Any) -> None:
+    from helpers import make_certificate
+
+    pair = make_certificate(str(tmp_path))
+    if pair is None:
+        pytest.skip("needs the cryptography package or the openssl command")
+    certfile, _ = pair
+    with RedisServer(tls=pair) as server:
+        assert server.url.startswith("rediss://")
+        with Emitter(server.url, ssl_ca_certs=certfile) as emitter:
+            pair_exchange(
+                lambda: RedisBackend(server.url, ssl_ca_certs=certfile), emitter
+            )
+
+
+def test_sentinel_through_a_client_factory(
+    redis_server: RedisServer, tmp_path: Any
+) -> None:
+    from integration.harness import ServerProcess
+    from redis.sentinel import Sentinel
+
+    port = free_port()
+    config = tmp_path / "sentinel.conf"
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor primary 127.0.0.1 {redis_server.port} 1\n"
+    )
+    argv = [redis_server.binary, str(config), "--sentinel"]
+    with ServerProcess(argv, port, ready_timeout=10.0):
+
+        def primary() -> Any:
+            sentinel = Sentinel([("127.0.0.1", port)], socket_timeout=2)
+            return sentinel.master_for("primary", socket_timeout=5)
+
+        wait_for(lambda: primary().ping(), TIMEOUT)
+        with Emitter("redis://", client_factory=primary) as emitter:
+            pair_exchange(
+                lambda: RedisBackend("redis://", client_factory=primary), emitter
+            )

@@ -277,14 +277,22 @@ def redis_missing() -> Optional[str]:
 class RedisServer:
     """A throw-away ``redis-server`` on a 127.0.0.1 port, without persistence.
 
-    ``kill()`` ends it with SIGKILL and ``start()`` brings a new one up on
-    the same port, as a crash and a restart would.
+    ``tls=(certfile, keyfile)`` serves TLS only (``rediss://``); extra
+    ``options`` go on the command line. ``kill()`` ends it with SIGKILL and
+    ``start()`` brings a new one up on the same port, as a crash and a
+    restart would.
     """
 
-    def __init__(self, port: Optional[int] = None, *options: str) -> None:
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        *options: str,
+        tls: Optional[Sequence[str]] = None,
+    ) -> None:
         import shutil
 
         self.options = list(options)
+        self.tls = tls
         self.binary = shutil.which("redis-server") or REDIS_SERVER
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="wsocket-redis-")
@@ -292,12 +300,24 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        if self.tls:
+            certfile, keyfile = self.tls
+            listen = [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", certfile,
+                "--tls-key-file", keyfile,
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
+        else:
+            listen = ["--port", str(self.port)]
         argv = [
             self.binary,
-            "--port", str(self.port),
+            *listen,
             "--bind", "127.0.0.1",
             "--save", "",
             "--appendonly", "no",

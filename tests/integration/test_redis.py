@@ -218,9 +218,15 @@ def test_once_runs_in_one_process_and_moves_when_it_dies(second: str, how: str) 
                 assert once_owner(redis_server, int(expiry * 20)) == owner
                 b_alive = b if owner == a.pid else a
                 client = redis_client(redis_server)
+                (key,) = client.keys("wsocket:once:*")
+                assert client.get(key).endswith(f":{owner}".encode())
                 procs[owner].signal(getattr(signal, how))
                 assert procs[owner].wait(10) is not None
                 killed = time.monotonic()
+                if how == "SIGTERM":
+                    # Given back as it exited (the survivor may hold it already).
+                    holder = client.get(key)
+                    assert holder is None or not holder.endswith(f":{owner}".encode())
                 # Only the survivor can push from now on.
                 client.delete("once-ran")
                 assert wait_for(
@@ -231,7 +237,7 @@ def test_once_runs_in_one_process_and_moves_when_it_dies(second: str, how: str) 
                 )
                 took = time.monotonic() - killed
                 bound = expiry * 1.25 if how == "SIGKILL" else expiry / 4
-                assert took <= bound + 0.3, (how, took)
+                assert took <= bound + 1.0, (how, took)
                 print(f"{how}: the task moved {took:.2f} s after the owner died")
                 assert once_owner(redis_server) == b_alive.pid
             survivor = procs[b_alive.pid]
@@ -407,7 +413,8 @@ def test_pair_with_a_frozen_redis(mode: str) -> None:
                         texts = said(client, "end-frozen")
                         assert texts[-1] == "end-frozen" and len(texts) == 21
                     took = time.monotonic() - started
-                    assert took < 1.0, f"a frozen Redis held requests {took:.2f} s"
+                    # A blocked hub would wait for the 5 s socket timeout.
+                    assert took < 2.5, f"a frozen Redis held requests {took:.2f} s"
                 finally:
                     redis_server.proc.signal(signal.SIGCONT)
 

@@ -575,7 +575,9 @@ class Events(Delivery):
     Attributes:
         stats: counters: ``sent`` (messages written), ``dropped`` (events
             dropped by ``drop_oldest``), ``overflow_closed`` (connections
-            closed because their queue was full).
+            closed because their queue was full), and the backend's own
+            (:class:`~wsocket.realtime.RedisBackend`: ``published``,
+            ``publish_failed``, ``received``, ``redis_down``).
     """
 
     def __init__(

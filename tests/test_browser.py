@@ -14,7 +14,14 @@ import time
 from typing import Any, Dict, List, Optional
 
 import pytest
-from integration.harness import ROOT, ServerProcess, free_port, wait_for
+from integration.harness import (
+    ROOT,
+    RedisServer,
+    ServerProcess,
+    free_port,
+    redis_missing,
+    wait_for,
+)
 
 import wsocket
 
@@ -236,8 +243,8 @@ MESSAGES = (
 )
 
 
-def serve_chat(port: int) -> ServerProcess:
-    return ServerProcess([sys.executable, CHAT, "--port", str(port)], port)
+def serve_chat(port: int, *options: str) -> ServerProcess:
+    return ServerProcess([sys.executable, CHAT, "--port", str(port), *options], port)
 
 
 class ChatPage:
@@ -323,3 +330,46 @@ def test_chat_rooms_and_reconnection_in_chromium(browser):
             os.unlink(server.logfile.name)
     for log in logs:
         assert "Traceback" not in log, log
+
+
+@pytest.mark.redis
+def test_chat_across_two_processes_over_redis(browser):
+    missing = redis_missing()
+    if missing:
+        pytest.skip(missing)
+    redis = RedisServer().start()
+    ports = [free_port(), free_port()]
+    servers = [serve_chat(port, "--redis", redis.url).start() for port in ports]
+    try:
+        # One page on each process, both in the lobby, and one in the attic
+        # on the first process.
+        alice = ChatPage(browser, f"http://127.0.0.1:{ports[0]}/")
+        bob = ChatPage(browser, f"http://127.0.0.1:{ports[1]}/")
+        carol = ChatPage(browser, f"http://127.0.0.1:{ports[0]}/")
+        for page in (alice, bob, carol):
+            page.wait_status("in lobby")
+        carol.evaluate(
+            'const room = document.getElementById("room"); room.value = "attic";'
+            'room.dispatchEvent(new Event("change")); true'
+        )
+        carol.wait_status("in attic")
+        alice.say("Alice", "from process A")
+        assert bob.wait_message("from process A") == ["Alicefrom process A"]
+        bob.say("Bob", "from process B")
+        assert alice.wait_message("from process B") == [
+            "Alicefrom process A",
+            "Bobfrom process B",
+        ]
+        # Each message reached Bob once, and the attic heard nothing.
+        assert bob.evaluate(MESSAGES) == ["Alicefrom process A", "Bobfrom process B"]
+        carol.say("Carol", "attic only")
+        assert carol.wait_message("attic only") == ["Carolattic only"]
+    finally:
+        logs = []
+        for server in servers:
+            server.stop()
+            logs.append(server.log())
+            os.unlink(server.logfile.name)
+        redis.stop()
+    for log in logs:
+        assert "Traceback" not in log and "ERROR" not in log, log

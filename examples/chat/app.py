@@ -64,11 +64,12 @@ def main() -> None:
     args = parser.parse_args()
     backend = None
     if args.redis:
+        from wsocket.realtime import RedisBackend
+
         try:
-            from wsocket.realtime import RedisBackend
-        except ImportError:
-            parser.error("--redis needs wsocket.realtime.RedisBackend (newer wsocket)")
-        backend = RedisBackend(args.redis)
+            backend = RedisBackend(args.redis)
+        except ValueError as exc:
+            parser.error(f"--redis: {exc}")
     run(create_app(backend), args.host, args.port)
 
 

@@ -325,10 +325,11 @@ class WebSocket:
                 ):
                     self._on_wait_expired(deadline)
                     continue
-                if wait is not None and self._tls and not self._tls_record_ready():
-                    # Part of a TLS record is in: recv() would block until
-                    # the rest arrives, past the limit. Look again shortly.
-                    self._closed_event.wait(min(wait, _TLS_POLL))
+                if wait is not None and self._tls:
+                    # recv() on TLS blocks until a whole record is in, which
+                    # could outlast the limit: read without waiting.
+                    if not self._read_tls_nowait():
+                        self._closed_event.wait(min(wait, _TLS_POLL))
                     continue
                 self._read_once()
         finally:
@@ -393,11 +394,46 @@ class WebSocket:
             return False
         return True
 
-    def _tls_record_ready(self) -> bool:
-        """Whether a TLS socket can be read without blocking.
+    def _read_tls_nowait(self) -> bool:
+        """Read what a TLS socket has without waiting; False if nothing came.
 
-        A TLS socket's ``recv()`` returns only whole records, so the socket
-        being readable is not enough: the first record must be complete.
+        ``recv()`` on TLS returns only whole records and blocks for the rest
+        of a partial one. While no one writes, the socket is switched to
+        non-blocking for one ``recv()``: the TLS layer then takes what the
+        kernel holds (which also reopens the kernel's receive window, which
+        can close with less than a record in) and keeps a partial record for
+        the next call. While another task writes, switching could make its
+        write fail, so the record header in the kernel is peeked at instead.
+        Returns True when something was read (data, or end of stream).
+        """
+        sock = self.sock
+        if sock.pending():
+            self._read_once()
+            return True
+        if not self._write_lock.acquire(False):
+            if self._tls_record_ready():
+                self._read_once()
+                return True
+            return False
+        try:
+            timeout = sock.gettimeout()
+            sock.setblocking(False)
+            try:
+                data = sock.recv(self.read_size)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                return False
+            except _RECV_ERRORS:
+                data = b""
+            finally:
+                sock.settimeout(timeout)
+        finally:
+            self._write_lock.release()
+        self._feed(data)
+        return True
+
+    def _tls_record_ready(self) -> bool:
+        """Whether a TLS socket holds a whole record, as far as can be seen.
+
         Its header (RFC 8446 section 5.1: type, version, 2-byte length) is
         peeked at in the kernel's buffer, leaving the bytes in place.
         """
@@ -412,7 +448,12 @@ class WebSocket:
             return True  # EOF, or no way to peek: recv() as before
         if len(head) < 5:
             return False
-        return len(head) >= 5 + int.from_bytes(head[3:5], "big")
+        length = int.from_bytes(head[3:5], "big")
+        if not (20 <= head[0] <= 24 and head[1] == 3 and length <= _TLS_MAX_RECORD):
+            # Not a record header: the TLS layer has taken the start of this
+            # record into its own buffer; the rest is on its way.
+            return True
+        return len(head) >= 5 + length
 
     def _read_once(self) -> None:
         """Read from the socket once and process what arrived."""
@@ -849,9 +890,9 @@ class WebSocket:
                             return
                         wait = min(remaining, 0.05)
                         if self._prim.wait_readable(self.sock, wait):
-                            if not self._tls or self._tls_record_ready():
+                            if not self._tls:
                                 self._read_once()
-                            else:  # a partial TLS record: look again soon
+                            elif not self._read_tls_nowait():
                                 self._closed_event.wait(_TLS_POLL)
                     finally:
                         self._read_lock.release()

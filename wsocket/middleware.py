@@ -57,6 +57,7 @@ from .handshake import (
 )
 from .protocol import SERVER, Protocol
 from .registry import open_websockets, register, unregister
+from .servers import note_unanswered_upgrade
 
 if TYPE_CHECKING:
     from .servers import Adapter
@@ -89,32 +90,6 @@ def handles_websockets(app: Any) -> bool:
     return bool(
         getattr(app, "wsocket_upgrades", False)
         or getattr(getattr(app, "wsgi_app", None), "wsocket_upgrades", False)
-    )
-
-
-_hinted = False
-
-
-def note_unanswered_upgrade(environ: Any, status: str) -> None:
-    """Log, once, how to add WebSockets when a server saw an upgrade refused.
-
-    Servers call it after an app answered a WebSocket upgrade request with
-    something else than ``101``: when no :class:`WebSocketMiddleware` saw the
-    request, the app most likely lacks one.
-    """
-    global _hinted
-    if _hinted or "wsocket.middleware" in environ:
-        return
-    if not is_upgrade_request(environ):
-        return
-    _hinted = True
-    logger.warning(
-        "a WebSocket upgrade to %s got %r from an app without "
-        "WebSocketMiddleware: wrap it, app = wsocket.WebSocketMiddleware(app) "
-        "(for Flask: app.wsgi_app = wsocket.WebSocketMiddleware(app.wsgi_app)), "
-        "or build it with wsocket.WSocketApp",
-        environ.get("PATH_INFO", "?"),
-        str(status),
     )
 
 

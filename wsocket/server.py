@@ -553,7 +553,7 @@ class _Connection:
         if self.is_taken():
             return False
         if "wsocket.take_over" in environ:
-            from .middleware import note_unanswered_upgrade
+            from .servers import note_unanswered_upgrade
 
             note_unanswered_upgrade(environ, state["status"])
         if keep_alive:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
+from ..handshake import is_upgrade_request
+
 __all__ = [
+    "note_unanswered_upgrade",
     "Adapter",
     "register_adapter",
     "find_adapter",
@@ -78,6 +81,33 @@ def write_101(
     sock.settimeout(None)
     sock.sendall(response_101(headers))
     return extra
+
+
+_hinted = False
+
+
+def note_unanswered_upgrade(environ: Any, status: str) -> None:
+    """Log, once, how to add WebSockets when a server saw an upgrade refused.
+
+    Servers call it after an app answered a WebSocket upgrade request with
+    something else than ``101``: when no
+    :class:`~wsocket.middleware.WebSocketMiddleware` saw the request, the app
+    most likely lacks one.
+    """
+    global _hinted
+    if _hinted or "wsocket.middleware" in environ:
+        return
+    if not is_upgrade_request(environ):
+        return
+    _hinted = True
+    logger.warning(
+        "a WebSocket upgrade to %s got %r from an app without "
+        "WebSocketMiddleware: wrap it, app = wsocket.WebSocketMiddleware(app) "
+        "(for Flask: app.wsgi_app = wsocket.WebSocketMiddleware(app.wsgi_app)), "
+        "or build it with wsocket.WSocketApp",
+        environ.get("PATH_INFO", "?"),
+        str(status),
+    )
 
 
 class Adapter:

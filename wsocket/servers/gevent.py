@@ -214,7 +214,7 @@ def _make_handler_class() -> Any:
             super().run_application()
             status = self.status
             if status and not str(status).startswith("101"):
-                from ..middleware import note_unanswered_upgrade
+                from . import note_unanswered_upgrade
 
                 note_unanswered_upgrade(self.environ, status)
 

@@ -578,11 +578,6 @@ class _Reloader:
     def run(self) -> int:
         signals = (signal.SIGTERM, signal.SIGINT)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in signals}
-        print(
-            f"wsocket: watching the .py files under {self.folder}",
-            file=sys.stderr,
-            flush=True,
-        )
         child: Optional[subprocess.Popen[bytes]] = None
         try:
             snapshot = self._snapshot()
@@ -611,7 +606,10 @@ class _Reloader:
                 path, snapshot = changed
                 first = False
                 print(
-                    f"wsocket: {path} changed; restarting", file=sys.stderr, flush=True
+                    f"wsocket: {path} changed ({len(snapshot)} .py files watched "
+                    f"under {self.folder}); restarting",
+                    file=sys.stderr,
+                    flush=True,
                 )
                 if child is not None:
                     self._stop(child)

@@ -6,10 +6,11 @@ which command runs which lane)::
 
     pytest -m "not integration and not browser and not docs and not redis"
 
-``integration``, ``browser`` and ``docs`` are given here by path, so that
-test files need not repeat them. ``soak`` tests (long runs under load) are
-skipped unless the marker expression asks for them (``pytest -m soak``);
-plain ``pytest`` runs everything else.
+``integration``, ``browser`` and ``docs`` are given here by path (and
+``integration`` by a test's name), so that test files need not repeat
+them. ``soak`` tests (long runs under load) are skipped unless the marker
+expression asks for them (``pytest -m soak``); plain ``pytest`` runs
+everything else.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ TESTS = Path(__file__).resolve().parent
 
 #: Marker -> test paths (relative to tests/) that carry it.
 BY_PATH = {
-    "integration": ("integration/",),
+    # Real servers in subprocesses: the example apps under each server.
+    "integration": ("integration/", "test_examples.py"),
     "browser": ("test_browser.py",),
     "docs": ("test_docs.py",),
+}
+
+#: Marker -> words in a test's name that give it: a test that runs a server
+#: of another project in a subprocess says so in its name.
+BY_NAME = {
+    "integration": ("subprocess",),
 }
 
 _ASKS_FOR_SOAK = re.compile(r"(?<!not )\bsoak\b")
@@ -52,5 +60,9 @@ def pytest_collection_modifyitems(
     for item in items:
         for marker in lanes_of(Path(str(item.fspath))):
             item.add_marker(marker)
+        name = getattr(item, "originalname", item.name)
+        for marker, words in BY_NAME.items():
+            if any(word in name for word in words):
+                item.add_marker(marker)
         if not run_soak and item.get_closest_marker("soak") is not None:
             item.add_marker(skip_soak)

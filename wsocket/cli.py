@@ -329,6 +329,12 @@ def _run(args: argparse.Namespace) -> int:
             ) from None
     if args.grace < 0:
         raise _Fail("--grace must not be negative", _USAGE)
+    if args.workers > 1 and not hasattr(os, "fork"):
+        raise _Fail(
+            f"--workers needs os.fork, which {sys.platform} does not have: "
+            "run one process per port behind a proxy instead",
+            _USAGE,
+        )
     listener = _listen(args)
     try:
         if args.reload:

@@ -17,6 +17,8 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
@@ -988,6 +990,35 @@ def test_invalid_timeouts(kwargs: dict[str, float]) -> None:
     a, b = socket.socketpair()
     with a, b, pytest.raises(ValueError):
         WebSocket(a, Protocol(SERVER), **kwargs)
+
+
+# -- Memory held by an idle connection ------------------------------------------
+
+
+def test_application_attributes(make_pair: Any) -> None:
+    server, client = make_pair()
+    server.user = "alice"
+    server.rooms = {"lobby"}
+    assert (server.user, server.rooms) == ("alice", {"lobby"})
+    assert server.__dict__ == {"user": "alice", "rooms": {"lobby"}}
+    # The other connection is not affected, and WebSockets stay weakly
+    # referenceable.
+    assert not hasattr(client, "user")
+    assert weakref.ref(server)() is server
+
+
+def test_idle_connection_keeps_no_buffers(make_raw: Any) -> None:
+    ws, raw = make_raw()
+    # Three messages in one read come out in order...
+    raw.sock.sendall(
+        b"".join(encode_frame(TEXT, f"m{i}".encode(), mask=True) for i in range(3))
+    )
+    assert [ws.receive(timeout=5000 * MS) for _ in range(3)] == ["m0", "m1", "m2"]
+    # ...and leave nothing allocated behind them.
+    assert ws._messages == [] and type(ws._messages) is not deque
+    assert len(ws.protocol._buf) == 0
+    assert not hasattr(ws.protocol, "__dict__")
+    assert not ws.protocol.has_data_to_send()
 
 
 # -- File descriptors ---------------------------------------------------------

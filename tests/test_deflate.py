@@ -464,6 +464,27 @@ def test_no_context_takeover_frees_streams() -> None:
     assert client._compressor is not None and server._decompressor is not None
 
 
+def test_streams_created_by_the_first_message_that_needs_them() -> None:
+    server, client = make_pair()
+    # Nothing compressed yet: no zlib stream on either side.
+    for side in (server, client):
+        assert side._compressor is None and side._decompressor is None
+    # With context takeover a stream lives on once a message created it.
+    send(server, client, b"Hello" * 100)
+    assert server._compressor is not None and client._decompressor is not None
+    assert server._decompressor is None and client._compressor is None
+    compressor = server._compressor
+    send(server, client, b"again" * 100)
+    assert server._compressor is compressor
+
+
+def test_no_instance_dict() -> None:
+    server, _ = make_pair()
+    assert not hasattr(server, "__dict__")
+    with pytest.raises(AttributeError):
+        server.extra = 1  # type: ignore[attr-defined]
+
+
 def test_context_takeover_shrinks_repeated_messages() -> None:
     message = random_bytes(10 * KiB)
     server, client = make_pair()

@@ -2,7 +2,8 @@
 
 The golden byte strings come from the examples of RFC 6455 section 5.7, and
 are checked both with :meth:`Frame.parse` / :meth:`Frame.serialize` and with
-a :class:`~wsocket.protocol.Protocol`, which has its own header fast path.
+a :class:`~wsocket.protocol.Protocol`; both read headers with
+:func:`~wsocket.frames.parse_header`.
 Masks are made deterministic by patching the random source with the masking
 key of the RFC examples.
 """
@@ -27,6 +28,7 @@ from wsocket.frames import (
     is_sendable_close_code,
     is_valid_close_code,
     parse_close,
+    parse_header,
     serialize_close,
 )
 from wsocket.protocol import (
@@ -323,6 +325,99 @@ def test_parse_length_with_most_significant_bit_set() -> None:
     with pytest.raises(ProtocolError) as exc_info:
         Frame.parse(data)
     assert exc_info.value.code == 1002
+
+
+# -- parse_header: the one header parser ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "mask", "expected"),
+    [
+        (HELLO_UNMASKED, False, (0x81, 5, 2, None)),
+        (HELLO_MASKED, True, (0x81, 5, 6, RFC_MASK)),
+        (HEL_FRAGMENT, None, (0x01, 3, 2, None)),
+        (PONG_HELLO_MASKED, None, (0x8A, 5, 6, RFC_MASK)),
+        (BINARY_256_HEADER, False, (0x82, 256, 4, None)),
+        (BINARY_65536_HEADER, False, (0x82, 65536, 10, None)),
+    ],
+    ids=["text", "masked-text", "fragment", "masked-pong", "256", "65536"],
+)
+def test_parse_header_rfc_examples(
+    data: bytes, mask: Optional[bool], expected: tuple
+) -> None:
+    assert parse_header(data, 0, len(data), mask) == expected
+    # The same header further into a buffer, with bytes after it.
+    buffered = bytearray(b"\x00" * 7 + data + b"\x81")
+    b0, length, start, key = expected
+    assert parse_header(buffered, 7, len(buffered), mask) == (
+        b0,
+        length,
+        start + 7,
+        key,
+    )
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 9])
+def test_parse_header_waits_for_the_length(cut: int) -> None:
+    data = BINARY_65536_HEADER
+    assert parse_header(data, 0, cut, False) is None
+    # ``end`` is what counts, not the length of the buffer.
+    assert parse_header(data + bytes(100), 0, cut, False) is None
+
+
+def test_parse_header_does_not_wait_for_the_masking_key() -> None:
+    # The length is known without the key, so limits apply from it; the
+    # payload offset says the frame is not complete.
+    header = build_header(Opcode.BINARY, 2**20, mask=RFC_MASK)
+    b0, length, start, _ = parse_header(header, 0, 10, True)  # type: ignore[misc]
+    assert (b0, length, start) == (0x82, 2**20, 14)
+    assert start > 10
+
+
+# Headers that break a rule of RFC 6455 on any connection. Frame.parse and a
+# Protocol must refuse them with the same message: one parser, one text.
+HEADER_VIOLATIONS = [
+    pytest.param(bytes.fromhex("837f 8000000000000000"), None, id="length-msb"),
+    pytest.param(bytes.fromhex("8300"), None, id="reserved-opcode-3"),
+    pytest.param(bytes.fromhex("8f00"), None, id="reserved-opcode-f"),
+    pytest.param(bytes.fromhex("0900"), None, id="fragmented-ping"),
+    pytest.param(bytes.fromhex("887e 007e") + bytes(126), None, id="long-close"),
+    pytest.param(HELLO_UNMASKED, True, id="unmasked-to-server"),
+    pytest.param(HELLO_MASKED, False, id="masked-to-client"),
+]
+
+
+@pytest.mark.parametrize(("data", "mask"), HEADER_VIOLATIONS)
+def test_header_violations_same_in_frame_parse_and_protocol(
+    data: bytes, mask: Optional[bool]
+) -> None:
+    with pytest.raises(ProtocolError) as exc_info:
+        parse_header(data, 0, len(data), mask)
+    message = str(exc_info.value)
+    assert exc_info.value.code == 1002
+    with pytest.raises(ProtocolError) as exc_info:
+        Frame.parse(data, mask=mask)
+    assert str(exc_info.value) == message
+    # A protocol fails the connection with that error: the side that expects
+    # this masking, or the side the frame could come to.
+    if mask is None:
+        mask = bool(data[1] & 0x80)
+    protocol = Protocol(SERVER if mask else CLIENT)
+    protocol.receive_data(data)
+    assert protocol.failure is not None
+    assert str(protocol.failure) == message
+    assert protocol.close_code == 1002
+
+
+def test_frame_parse_and_protocol_share_the_size_error() -> None:
+    header = build_header(Opcode.BINARY, 1001, mask=RFC_MASK)
+    with pytest.raises(PayloadTooBig) as exc_info:
+        Frame.parse(header, max_size=1000)
+    protocol = Protocol(SERVER, max_message_size=1000)
+    protocol.receive_data(header)
+    assert isinstance(protocol.failure, PayloadTooBig)
+    assert str(protocol.failure) == str(exc_info.value)
+    assert protocol.close_code == 1009
 
 
 # -- Frame.check ---------------------------------------------------------------

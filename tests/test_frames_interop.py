@@ -437,7 +437,7 @@ def test_close_handshake_with_websockets(our_side: Side, initiator: str) -> None
         our_out = ours.protocol.data_to_send()
         theirs.protocol.receive_data(b"".join(our_out))
         their_out = theirs.protocol.data_to_send()
-        code, reason = 1001, ""  # we echo the code only
+        code, reason = 1001, "bye"  # we echo the code and the reason
     close_rcvd = theirs.protocol.close_rcvd
     assert close_rcvd is not None
     assert (close_rcvd.code, close_rcvd.reason) == (code, reason)

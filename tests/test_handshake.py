@@ -32,6 +32,8 @@ from wsocket.handshake import (
     ClientHandshake,
     ClientHandshakeResult,
     ServerHandshake,
+    check_origins,
+    check_trusted_proxies,
     is_upgrade_request,
     parse_ws_url,
     reject_response,
@@ -130,8 +132,14 @@ def response_bytes(
 
 
 def make_environ(**changes: Optional[str]) -> Environ:
-    """The RFC sample request as an environ; ``None`` removes a key."""
+    """The RFC sample request as an environ; ``None`` removes a key.
+
+    Its page comes from the server's own host, so that the same-origin
+    default lets it through: the sample's ``http://example.com`` is another
+    host than ``server.example.com``.
+    """
     environ = environ_from_request(RFC_REQUEST)
+    environ["HTTP_ORIGIN"] = "http://server.example.com"
     for key, value in changes.items():
         if value is None:
             environ.pop(key, None)
@@ -159,7 +167,12 @@ def test_rfc_sample_accept_key() -> None:
 
 
 def test_rfc_sample_handshake() -> None:
-    handshake = server_handshake(make_environ(), subprotocols=["chat"])
+    # The sample's page is served by example.com, its server is
+    # server.example.com: a site that wants that lists the origin.
+    environ = environ_from_request(RFC_REQUEST)
+    handshake = server_handshake(
+        environ, subprotocols=["chat"], origins=["http://example.com"]
+    )
     assert handshake == ServerHandshake(
         headers=[
             ("Upgrade", "websocket"),
@@ -463,6 +476,7 @@ def test_environ_from_real_client_request_with_repeated_headers() -> None:
         b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Key: ",
     )
     environ = environ_from_request(request)
+    environ["HTTP_ORIGIN"] = "http://server.example.com"
     with pytest.raises(HandshakeError, match="more than one Sec-WebSocket-Key"):
         server_handshake(environ)
     environ["HTTP_SEC_WEBSOCKET_KEY"] = RFC_KEY
@@ -500,6 +514,173 @@ def test_origins(
     assert excinfo.value.status == 403
     expected = "missing Origin header" if origin is None else "origin not allowed"
     assert excinfo.value.reason == expected
+
+
+# The same-origin default (origins=None): host and port of Origin against
+# Host, default ports normalised, scheme not compared.
+@pytest.mark.parametrize(
+    ("host", "origin", "allowed"),
+    [
+        ("server.example.com", "http://server.example.com", True),
+        ("server.example.com", "https://server.example.com", True),
+        ("server.example.com", "https://server.example.com:443", True),
+        ("server.example.com:80", "https://server.example.com", True),
+        ("Server.Example.COM", "HTTP://server.example.com", True),
+        ("server.example.com:8000", "http://server.example.com:8000", True),
+        ("server.example.com:8000", "wss://server.example.com:8000", True),
+        ("[::1]:8000", "http://[::1]:8000", True),
+        ("server.example.com", None, True),
+        ("server.example.com", "http://evil.test", False),
+        ("server.example.com", "http://server.example.com.evil.test", False),
+        ("server.example.com", "http://evil.server.example.com", False),
+        ("server.example.com:8000", "http://server.example.com", False),
+        ("server.example.com:8000", "http://server.example.com:8001", False),
+        ("server.example.com", "http://server.example.com:8000", False),
+        ("[::1]:8000", "http://[::1]:8001", False),
+        ("server.example.com", "null", False),
+        ("server.example.com", "server.example.com", False),
+        ("server.example.com", "http://server.example.com/path", False),
+        ("server.example.com", "http://user@server.example.com", False),
+        ("server.example.com", "http://server.example.com:99999", False),
+        ("server.example.com", "", False),
+    ],
+)
+def test_same_origin_by_default(
+    host: str, origin: Optional[str], allowed: bool, caplog: Any
+) -> None:
+    environ = make_environ(HTTP_HOST=host, HTTP_ORIGIN=origin)
+    if allowed:
+        assert server_handshake(environ).key == RFC_KEY
+        return
+    with caplog.at_level("WARNING", logger="wsocket.server"):
+        with pytest.raises(HandshakeError) as excinfo:
+            server_handshake(environ)
+    assert (excinfo.value.status, excinfo.value.reason) == (403, "origin not allowed")
+    # The log says what was refused and how to allow it.
+    [record] = [r for r in caplog.records if r.name == "wsocket.server"]
+    message = record.getMessage()
+    assert record.levelname == "WARNING"
+    assert repr(origin) in message
+    assert f"origins=[{origin!r}]" in message
+
+
+def test_hybi_draft_origin_header_counts_when_origin_is_absent() -> None:
+    environ = make_environ(
+        HTTP_ORIGIN=None,
+        HTTP_SEC_WEBSOCKET_ORIGIN="http://evil.test",
+        HTTP_SEC_WEBSOCKET_VERSION="8",
+    )
+    with pytest.raises(HandshakeError) as excinfo:
+        server_handshake(environ)
+    assert excinfo.value.status == 403
+    environ["HTTP_SEC_WEBSOCKET_ORIGIN"] = "http://server.example.com"
+    assert server_handshake(environ).key == RFC_KEY
+    # Origin wins when both are present.
+    environ["HTTP_ORIGIN"] = "http://evil.test"
+    with pytest.raises(HandshakeError):
+        server_handshake(environ)
+
+
+@pytest.mark.parametrize(
+    ("remote", "trusted", "allowed"),
+    [
+        ("10.0.0.5", ["10.0.0.5"], True),
+        ("10.0.0.5", ["10.0.0.0/8"], True),
+        ("10.0.0.5", ["10.0.0.6"], False),
+        ("192.0.2.1", ["10.0.0.0/8"], False),
+        ("10.0.0.5", [], False),
+        ("::1", ["::1"], True),
+        ("not-an-address", ["10.0.0.0/8"], False),
+    ],
+)
+def test_forwarded_host_counts_only_from_trusted_proxies(
+    remote: str, trusted: List[str], allowed: bool
+) -> None:
+    # The proxy rewrote Host to the upstream's name and kept the client's.
+    environ = make_environ(
+        HTTP_HOST="upstream:8000",
+        HTTP_X_FORWARDED_HOST="chat.example.com, inner.proxy",
+        HTTP_ORIGIN="https://chat.example.com",
+        REMOTE_ADDR=remote,
+    )
+    if allowed:
+        assert server_handshake(environ, trusted_proxies=trusted).key == RFC_KEY
+    else:
+        with pytest.raises(HandshakeError) as excinfo:
+            server_handshake(environ, trusted_proxies=trusted)
+        assert excinfo.value.status == 403
+
+
+def test_forwarded_host_from_a_client_does_not_let_another_origin_in() -> None:
+    # A client cannot claim the attacker's host as the one it asked for.
+    environ = make_environ(
+        HTTP_X_FORWARDED_HOST="evil.test",
+        HTTP_ORIGIN="http://evil.test",
+        REMOTE_ADDR="192.0.2.9",
+    )
+    with pytest.raises(HandshakeError):
+        server_handshake(environ, trusted_proxies=["10.0.0.0/8"])
+
+
+@pytest.mark.parametrize(
+    ("origin", "pattern", "allowed"),
+    [
+        ("https://a.example.com", "https://*.example.com", True),
+        ("https://a.b.example.com", "https://*.example.com", True),
+        ("HTTPS://A.Example.com", "https://*.example.com", True),
+        ("https://example.com", "https://*.example.com", False),
+        ("http://a.example.com", "https://*.example.com", False),
+        ("https://a.example.com:8443", "https://*.example.com", False),
+        ("https://a.example.com:8443", "https://*.example.com:8443", True),
+        ("https://evil.test/.example.com", "https://*.example.com", False),
+        ("https://evil.test?.example.com", "https://*.example.com", False),
+        ("https://a.example.com.evil.test", "https://*.example.com", False),
+        ("https://evilexample.com", "https://*.example.com", False),
+        (None, "https://*.example.com", False),
+    ],
+)
+def test_origin_patterns(origin: Optional[str], pattern: str, allowed: bool) -> None:
+    environ = make_environ(HTTP_ORIGIN=origin)
+    if allowed:
+        server_handshake(environ, origins=[pattern])
+    else:
+        with pytest.raises(HandshakeError) as excinfo:
+            server_handshake(environ, origins=[pattern])
+        assert excinfo.value.status == 403
+
+
+@pytest.mark.parametrize("origin", ["http://evil.test", "null", None])
+def test_any_origin(origin: Optional[str]) -> None:
+    environ = make_environ(HTTP_ORIGIN=origin)
+    assert server_handshake(environ, origins="*").key == RFC_KEY
+    assert server_handshake(environ, origins=["*"]).key == RFC_KEY
+
+
+@pytest.mark.parametrize(
+    ("origins", "message"),
+    [
+        ("http://example.com", "pass '\\*'"),
+        (["https://*example.com"], "bad pattern"),
+        (["https://a.*.example.com"], "bad pattern"),
+        (["*.example.com"], "bad pattern"),
+        (["https://*.*.example.com"], "bad pattern"),
+        ([42], "neither a string nor None"),
+    ],
+)
+def test_bad_origins_options(origins: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_origins(origins)
+
+
+def test_bad_trusted_proxies() -> None:
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        check_trusted_proxies(["proxy.local"])
+    assert check_trusted_proxies("10.0.0.1") == ("10.0.0.1",)
+
+
+def test_check_origin_replaces_the_same_origin_check() -> None:
+    environ = make_environ(HTTP_ORIGIN="http://partner.test")
+    assert server_handshake(environ, check_origin=lambda o: o == "http://partner.test")
 
 
 @pytest.mark.parametrize("origin", ["http://example.com", None])
@@ -571,7 +752,10 @@ def test_subprotocols_from_repeated_headers() -> None:
     environ = environ_from_request(request)
     assert environ["HTTP_SEC_WEBSOCKET_PROTOCOL"] == "chat, superchat"
     assert (
-        server_handshake(environ, subprotocols=["superchat"]).subprotocol == "superchat"
+        server_handshake(
+            environ, subprotocols=["superchat"], origins=["http://example.com"]
+        ).subprotocol
+        == "superchat"
     )
 
 
@@ -988,7 +1172,9 @@ def client_and_request(**kwargs: Any) -> Tuple[ClientHandshake, bytes]:
 
 def test_full_round_trip_through_h11() -> None:
     client = ClientHandshake(
-        "ws://example.com/chat", subprotocols=["superchat", "chat"], origin="http://x"
+        "ws://example.com/chat",
+        subprotocols=["superchat", "chat"],
+        origin="http://example.com",
     )
     request = client.request_bytes()
     handshake = server_handshake(

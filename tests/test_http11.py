@@ -30,7 +30,7 @@ from wsocket.http11 import (
     HTTPParseError,
     LengthReader,
     Limits,
-    Request,
+    RequestHead,
     RequestReader,
     ResponseReader,
     body_reader,
@@ -293,7 +293,7 @@ CASES = [
 
 @dataclass
 class Parsed:
-    request: Request
+    request: RequestHead
     body: bytes
     rest: bytes
 

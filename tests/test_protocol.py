@@ -311,6 +311,52 @@ def test_send_continuation_accepts_str() -> None:
     assert p.client.events_received() == [BinaryMessage(b"a\xc3\xa9")]
 
 
+# -- has_data_to_send ------------------------------------------------------------
+
+
+def test_has_data_to_send_follows_data_to_send() -> None:
+    p = Pair()
+    assert not p.server.has_data_to_send()
+    p.server.send_text("hi")
+    assert p.server.has_data_to_send()
+    # Asking does not take the bytes out.
+    assert p.server.has_data_to_send()
+    assert p.server.data_to_send() == [build_frame(0x1, b"hi")]
+    assert not p.server.has_data_to_send()
+
+
+def test_has_data_to_send_after_input_that_needs_a_reply() -> None:
+    p = Pair()
+    p.client.send_ping(b"?")
+    p.to_server()
+    assert p.server.has_data_to_send()  # the Pong
+    assert p.server.data_to_send() == [build_frame(0xA, b"?")]
+    # A message needs no reply.
+    p.client.send_text("hello")
+    p.to_server()
+    assert not p.server.has_data_to_send()
+    # The Close echo, then the end of the TCP stream.
+    p.client.send_close(1000)
+    p.to_server()
+    assert p.server.has_data_to_send()
+    assert p.server.data_to_send() == [build_frame(0x8, b"\x03\xe8"), b""]
+    assert not p.server.has_data_to_send()
+
+
+def test_buffer_is_empty_between_messages() -> None:
+    server = Protocol(SERVER)
+    frame = build_frame(0x1, b"hello", mask=MASK)
+    # A whole frame and the start of the next, then the rest.
+    server.receive_data(frame + frame[:3])
+    assert server.events_received() == [TextMessage("hello")]
+    server.receive_data(frame[3:])
+    assert server.events_received() == [TextMessage("hello")]
+    assert len(server._buf) == 0
+    server.receive_data(memoryview(frame + frame))
+    assert server.events_received() == [TextMessage("hello")] * 2
+    assert len(server._buf) == 0
+
+
 # -- pings and pongs -----------------------------------------------------------
 
 
@@ -715,7 +761,7 @@ def test_client_starts_closing_handshake() -> None:
     assert len(reply) == 2
     assert close_frame_code(reply[0]) == 1000  # the code is echoed
     assert reply[1] == b""
-    assert p.client.events_received() == [Close(1000, "")]
+    assert p.client.events_received() == [Close(1000, "bye")]  # and the reason
     assert p.client.state is State.CLOSED
     assert p.client.close_rcvd_then_sent is False
     assert p.client.eof_rcvd  # the b"" was delivered as EOF
@@ -743,7 +789,7 @@ def test_client_waits_for_the_server_to_close_tcp() -> None:
 
     for chunk in reply:
         p.server.receive_data(chunk)
-    assert p.server.events_received() == [Close(1001, "")]
+    assert p.server.events_received() == [Close(1001, "restarting")]
     assert p.server.state is State.CLOSED
     assert p.server.data_to_send() == [b""]
 

@@ -669,7 +669,7 @@ ACCEPTED: list[Accepted] = [
         SERVER,
         (masked(CLOSE, close_payload(1000, "fin ✓".encode())),),
         (Close(1000, "fin ✓"),),
-        replies=((CLOSE, close_payload(1000)),),
+        replies=((CLOSE, close_payload(1000, "fin ✓".encode())),),
     ),
     Accepted(
         "close-123-byte-reason",
@@ -677,7 +677,7 @@ ACCEPTED: list[Accepted] = [
         CLIENT,
         (plain(CLOSE, close_payload(1001, b"r" * 123)),),
         (Close(1001, "r" * 123),),
-        replies=((CLOSE, close_payload(1001)),),
+        replies=((CLOSE, close_payload(1001, b"r" * 123)),),
     ),
     Accepted(
         "close-empty",
@@ -701,7 +701,7 @@ ACCEPTED: list[Accepted] = [
         CLIENT,
         (plain(CLOSE, close_payload(4999, b"app")),),
         (Close(4999, "app"),),
-        replies=((CLOSE, close_payload(4999)),),
+        replies=((CLOSE, close_payload(4999, b"app")),),
     ),
     Accepted(
         "close-1014",

@@ -26,15 +26,14 @@ import os
 import socket
 import ssl
 import time
-from collections import deque
 from typing import (
     TYPE_CHECKING,
     Any,
-    Deque,
     Dict,
     Iterator,
     List,
     Optional,
+    Tuple,
     Union,
 )
 
@@ -64,6 +63,42 @@ _monotonic = time.monotonic
 _RECV_ERRORS = (OSError,)
 #: After a failure, input is drained until the peer is quiet this long.
 _QUIET = 0.25
+#: How often a timed read looks again at a partial TLS record.
+_TLS_POLL = 0.01
+#: A TLS record's header and largest ciphertext (RFC 8446 section 5.2).
+_TLS_MAX_RECORD = 5 + 2**14 + 256
+
+
+def _peek(sock: Any, size: int) -> Optional[bytes]:
+    """Bytes waiting in the kernel under a TLS socket, left in place.
+
+    ``None`` when the socket offers no way to look.
+    """
+    if isinstance(sock, ssl.SSLSocket):
+        # The plain socket's recv() under the TLS layer's.
+        return bytes(socket.socket.recv(sock, size, socket.MSG_PEEK))
+    raw = getattr(sock, "_sock", None)  # gevent's SSLSocket: a non-blocking socket
+    if raw is None:
+        return None
+    try:
+        return bytes(raw.recv(size, socket.MSG_PEEK))
+    except BlockingIOError:
+        return b"\x00"  # nothing yet: short of a header
+
+
+class _MessageQueue(List[Data]):
+    """Messages read but not yet returned by :meth:`WebSocket.receive`.
+
+    A list rather than a :class:`collections.deque`: an empty deque holds a
+    block of 64 slots (over 600 bytes), and an idle connection's queue is
+    empty; an empty list holds none, and drops its slots when emptied again.
+    Queues are short, so taking from the front costs nothing that matters.
+    """
+
+    __slots__ = ()
+
+    def popleft(self) -> Data:
+        return self.pop(0)
 
 
 class WebSocket:
@@ -93,6 +128,39 @@ class WebSocket:
             :meth:`receive`; ``None`` (the default) never does. Pings and
             pongs do not count as messages.
     """
+
+    # Slots for what every connection holds, and a __dict__ so that
+    # applications can still hang their own attributes on a WebSocket (the
+    # dict is only created when they do).
+    __slots__ = (
+        "sock",
+        "protocol",
+        "environ",
+        "subprotocol",
+        "ping_interval",
+        "ping_timeout",
+        "close_timeout",
+        "idle_timeout",
+        "read_size",
+        "close_socket",
+        "logger",
+        "_prim",
+        "_proto_lock",
+        "_write_lock",
+        "_read_lock",
+        "_closed_event",
+        "_messages",
+        "_socket_closed",
+        "_end_told",
+        "_going_away",
+        "_tls",
+        "_eof_deadline",
+        "_closing_deadline",
+        "_last_rx",
+        "_last_message",
+        "__dict__",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -145,13 +213,17 @@ class WebSocket:
         self._write_lock = prim.Lock()
         self._read_lock = prim.Lock()
         self._closed_event = prim.Event()
-        self._messages: Deque[Data] = deque()
+        self._messages = _MessageQueue()
         self._socket_closed = False
         self._end_told = False
         self._eof_deadline: Optional[float] = None
         self._closing_deadline: Optional[float] = None
         self._last_rx = _monotonic()
         self._last_message = self._last_rx
+        # The Close we sent on our own initiative to go away (idle timeout,
+        # server stop): the code to report if the peer never answers it.
+        self._going_away: Optional[Tuple[int, str]] = None
+        self._tls = callable(getattr(sock, "pending", None))
         if extra:
             self._feed(extra)
         if ping_interval is not None:
@@ -169,15 +241,26 @@ class WebSocket:
         """Why the connection closed (RFC 6455 7.1.5), ``None`` while open.
 
         The code of the peer's Close frame (1005 if it had none), the code we
-        failed the connection with (1002, 1007, 1009, 1011...), or 1006 when
-        TCP dropped without a closing handshake.
+        failed the connection with (1002, 1007, 1009, 1011...), 1001 when we
+        went away (idle timeout, server stop) and the peer did not answer in
+        time, or 1006 when TCP dropped without a closing handshake.
         """
-        return self.protocol.close_code
+        code = self.protocol.close_code
+        if code == 1006 and self._going_away is not None:
+            return self._going_away[0]
+        return code
 
     @property
     def close_reason(self) -> str:
         """The reason that goes with :attr:`close_code`, possibly empty."""
+        if self.protocol.close_code == 1006 and self._going_away is not None:
+            return self._going_away[1]
         return self.protocol.close_reason
+
+    @property
+    def finished(self) -> bool:
+        """True once the connection is over and its socket released."""
+        return self._socket_closed
 
     @property
     def side(self) -> Side:
@@ -242,6 +325,11 @@ class WebSocket:
                 ):
                     self._on_wait_expired(deadline)
                     continue
+                if wait is not None and self._tls and not self._tls_record_ready():
+                    # Part of a TLS record is in: recv() would block until
+                    # the rest arrives, past the limit. Look again shortly.
+                    self._closed_event.wait(min(wait, _TLS_POLL))
+                    continue
                 self._read_once()
         finally:
             self._read_lock.release()
@@ -273,7 +361,7 @@ class WebSocket:
             and now >= self._last_message + self.idle_timeout
         ):
             self.logger.info("closing a WebSocket idle for %.3gs", self.idle_timeout)
-            self.start_close(1001, "idle timeout")
+            self.start_close(1001, "idle timeout", going_away=True)
             return
         if deadline is not None and now >= deadline:
             raise TimeoutError("timed out waiting for a message")
@@ -305,6 +393,27 @@ class WebSocket:
             return False
         return True
 
+    def _tls_record_ready(self) -> bool:
+        """Whether a TLS socket can be read without blocking.
+
+        A TLS socket's ``recv()`` returns only whole records, so the socket
+        being readable is not enough: the first record must be complete.
+        Its header (RFC 8446 section 5.1: type, version, 2-byte length) is
+        peeked at in the kernel's buffer, leaving the bytes in place.
+        """
+        sock = self.sock
+        if sock.pending():
+            return True
+        try:
+            head = _peek(sock, _TLS_MAX_RECORD)
+        except (OSError, ValueError, AttributeError):
+            return True  # let recv() report the problem
+        if head is None or not head:
+            return True  # EOF, or no way to peek: recv() as before
+        if len(head) < 5:
+            return False
+        return len(head) >= 5 + int.from_bytes(head[3:5], "big")
+
     def _read_once(self) -> None:
         """Read from the socket once and process what arrived."""
         try:
@@ -322,7 +431,7 @@ class WebSocket:
             else:
                 protocol.receive_eof()
             events = protocol.events_received()
-            pending = bool(protocol._out)
+            pending = protocol.has_data_to_send()
         if events:
             messages = self._messages
             for event in events:
@@ -397,7 +506,7 @@ class WebSocket:
                     protocol.send_text(data)
                 out = protocol.data_to_send()
             self._write(out)
-        if protocol._out:
+        if protocol.has_data_to_send():
             self._flush(blocking=False)
 
     def send_nowait(
@@ -510,7 +619,7 @@ class WebSocket:
                 method(data)
                 out = self.protocol.data_to_send()
             self._write(out)
-        if self.protocol._out:
+        if self.protocol.has_data_to_send():
             self._flush(blocking=False)
 
     def _write(self, out: List[bytes]) -> None:
@@ -557,7 +666,7 @@ class WebSocket:
                         return
             finally:
                 self._write_lock.release()
-            if not self.protocol._out:
+            if not self.protocol.has_data_to_send():
                 return
 
     def _shutdown_write(self) -> None:
@@ -606,11 +715,30 @@ class WebSocket:
             self._closed_event.wait(max(0.0, deadline - _monotonic()))
         self._finish()
 
-    def start_close(self, code: int = 1000, reason: str = "") -> None:
+    def start_close(
+        self,
+        code: int = 1000,
+        reason: str = "",
+        *,
+        block: bool = True,
+        going_away: bool = False,
+    ) -> None:
         """Send a Close frame and return without waiting for the peer's reply.
 
         Whoever is reading completes the closing handshake. Servers use it to
         close many connections at once when they shut down.
+
+        Args:
+            code: the close code.
+            reason: a short explanation, at most 123 bytes of UTF-8.
+            block: write the frame before returning (the default). With
+                ``False``, the frame is queued after the frame being sent,
+                if any, and written in the background as soon as the socket
+                can take it: a peer that does not read cannot hold the
+                caller up.
+            going_away: the close is the server's decision to go away (stop,
+                idle timeout): if the peer never answers,
+                :attr:`close_code` reports ``code`` rather than 1006.
 
         Raises:
             ValueError: if the code may not be sent or the reason is too long.
@@ -619,10 +747,25 @@ class WebSocket:
             if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)
                 self._closing_deadline = _monotonic() + self.close_timeout
-        self._flush(blocking=True)
+                if going_away:
+                    self._going_away = (code, reason)
+        if block:
+            self._flush(blocking=True)
+        elif self.protocol._out:
+            self._prim.spawn(self._flush_in_background, "wsocket-close")
+
+    def _flush_in_background(self) -> None:
+        try:
+            self._flush(blocking=True)
+        except (OSError, ValueError):  # pragma: no cover - socket gone under us
+            pass
 
     def abort(self) -> None:
-        """Drop the TCP connection at once, without a closing handshake."""
+        """Drop the TCP connection at once, without a closing handshake.
+
+        Frames not yet written are discarded, and a write blocked on a peer
+        that does not read ends with :class:`~wsocket.exceptions.ConnectionClosed`.
+        """
         with self._proto_lock:
             self.protocol.receive_eof()
             self.protocol.data_to_send()
@@ -637,7 +780,7 @@ class WebSocket:
 
     def _finish(self) -> None:
         """The connection is over: mark it closed and release the socket."""
-        if self.protocol._out and not self._socket_closed:
+        if self.protocol.has_data_to_send() and not self._socket_closed:
             # Let the last frames (the Close echo) reach the wire first.
             if self._write_lock.acquire(True, self.close_timeout):
                 self._write_lock.release()
@@ -685,7 +828,11 @@ class WebSocket:
                     return
                 sent_at = _monotonic()
                 protocol.send_ping(os.urandom(4))
-            self._flush(blocking=True)
+            # Written in the background: a write to a peer that vanished (or
+            # stopped reading) may block, and this task must stay free to
+            # fail the connection when no answer comes; failing it unblocks
+            # every write in progress with ConnectionClosed.
+            self._prim.spawn(self._flush_in_background, "wsocket-ping")
             deadline = sent_at + timeout
             while self._last_rx < sent_at:
                 if self._socket_closed:
@@ -700,8 +847,12 @@ class WebSocket:
                     try:
                         if self._closed_event.is_set():
                             return
-                        if self._prim.wait_readable(self.sock, min(remaining, 0.05)):
-                            self._read_once()
+                        wait = min(remaining, 0.05)
+                        if self._prim.wait_readable(self.sock, wait):
+                            if not self._tls or self._tls_record_ready():
+                                self._read_once()
+                            else:  # a partial TLS record: look again soon
+                                self._closed_event.wait(_TLS_POLL)
                     finally:
                         self._read_lock.release()
                 elif self._prim.wait_readable(self.sock, 0):

@@ -74,6 +74,10 @@ Params = List[Tuple[str, Optional[str]]]
 # RFC 7692 section 7.2.1: a flushed DEFLATE stream ends with an empty
 # non-compressed block, whose last 4 octets are removed before sending and
 # added back before inflating (section 7.2.2).
+#: Largest output asked of zlib per call while inflating (see decompress()).
+_INFLATE_STEP = 2**18
+#: Largest input given to zlib per call while inflating.
+_INFLATE_INPUT = 2**16
 _EMPTY_BLOCK_TAIL = b"\x00\x00\xff\xff"
 
 # RFC 7692 section 7.2.3.6: the whole payload of an empty compressed message
@@ -267,6 +271,29 @@ class PerMessageDeflate:
 
     name = "permessage-deflate"
 
+    # One per compressed connection: slots keep it small. The zlib streams
+    # themselves (over 100 KiB for a compressor) are only created when a
+    # message needs them, and dropped after each message where the agreed
+    # parameters say no context is kept.
+    __slots__ = (
+        "is_server",
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits",
+        "client_max_window_bits",
+        "compress_level",
+        "mem_level",
+        "min_size",
+        "_local_no_context_takeover",
+        "_local_window_bits",
+        "_remote_no_context_takeover",
+        "_remote_window_bits",
+        "_compressor",
+        "_decompressor",
+        "_after_final_block",
+        "_message_started",
+    )
+
     def __init__(
         self,
         *,
@@ -458,14 +485,25 @@ class PerMessageDeflate:
             appended = index == 1
             if appended and self._after_final_block:
                 break
-            while len(chunk) > 0:
+            # The input goes to zlib in slices too: the input it leaves over
+            # (unconsumed_tail, unused_data) comes back as a copy, which
+            # stays as small as a slice.
+            view = memoryview(chunk)
+            pos = 0
+            while pos < len(view):
                 if not appended:
                     self._after_final_block = False
+                fed = view[pos : pos + _INFLATE_INPUT]
                 # Ask for one byte more than allowed: getting it proves the
-                # limit is exceeded without inflating any further.
-                max_length = 0 if limit is None else limit - size + 1
+                # limit is exceeded without inflating any further. And at
+                # most _INFLATE_STEP per call: zlib gathers a call's output
+                # in blocks and then copies it into one bytes object, which
+                # would briefly hold twice what a single large call returns.
+                max_length = _INFLATE_STEP
+                if limit is not None:
+                    max_length = min(max_length, limit - size + 1)
                 try:
-                    piece = decompressor.decompress(chunk, max_length)
+                    piece = decompressor.decompress(fed, max_length)
                 except zlib.error as exc:
                     raise ProtocolError(
                         f"invalid compressed data: {exc}", 1007
@@ -486,13 +524,13 @@ class PerMessageDeflate:
                 if decompressor.eof:
                     # A final block ended the stream; anything after it is
                     # a new stream without history.
-                    chunk = decompressor.unused_data
+                    pos += len(fed) - len(decompressor.unused_data)
                     decompressor = self._decompressor = zlib.decompressobj(
                         -self._remote_window_bits
                     )
                     self._after_final_block = True
                 else:
-                    chunk = decompressor.unconsumed_tail
+                    pos += len(fed) - len(decompressor.unconsumed_tail)
         if fin:
             self._after_final_block = False
             if self._remote_no_context_takeover:

@@ -1,8 +1,11 @@
 """WebSocket frames (RFC 6455 section 5): opcodes, close codes, parsing, building.
 
 This module is part of the sans-I/O core: it turns bytes into :class:`Frame`
-objects and back, and never touches a socket. :class:`wsocket.protocol.Protocol`
-uses the same header logic on its fast path.
+objects and back, and never touches a socket. The frame header is read in one
+place, :func:`parse_header`: :meth:`Frame.parse` calls it, and so does
+:class:`wsocket.protocol.Protocol` on its fast path, which then only adds the
+rules that depend on the connection (reserved bits and extensions, message
+boundaries, the message size limit).
 
 Masking uses the C accelerator :mod:`wsocket._speedups` when it was built, and
 the pure-Python :func:`wsocket.utils.apply_mask` otherwise; both give the same
@@ -30,12 +33,20 @@ __all__ = [
     "Frame",
     "apply_mask",
     "build_header",
+    "parse_header",
     "parse_close",
     "serialize_close",
     "is_sendable_close_code",
     "is_valid_close_code",
     "DATA_OPCODES",
     "CONTROL_OPCODES",
+    "OP_CONT",
+    "OP_TEXT",
+    "OP_BINARY",
+    "OP_CLOSE",
+    "OP_PING",
+    "OP_PONG",
+    "message_too_big",
 ]
 
 BytesLike = Union[bytes, bytearray, memoryview]
@@ -54,6 +65,15 @@ class Opcode(IntEnum):
 
 DATA_OPCODES = frozenset((Opcode.CONT, Opcode.TEXT, Opcode.BINARY))
 CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
+
+# The opcodes as plain ints, for hot paths: comparing an int with an int is
+# cheaper than with an IntEnum member.
+OP_CONT = int(Opcode.CONT)  #: :attr:`Opcode.CONT` as a plain int.
+OP_TEXT = int(Opcode.TEXT)  #: :attr:`Opcode.TEXT` as a plain int.
+OP_BINARY = int(Opcode.BINARY)  #: :attr:`Opcode.BINARY` as a plain int.
+OP_CLOSE = int(Opcode.CLOSE)  #: :attr:`Opcode.CLOSE` as a plain int.
+OP_PING = int(Opcode.PING)  #: :attr:`Opcode.PING` as a plain int.
+OP_PONG = int(Opcode.PONG)  #: :attr:`Opcode.PONG` as a plain int.
 
 
 class CloseCode(IntEnum):
@@ -178,6 +198,91 @@ def parse_close(payload: BytesLike) -> Tuple[int, str]:
     return code, reason
 
 
+def message_too_big(max_size: int) -> PayloadTooBig:
+    """The error for a message (or frame) over ``max_size`` bytes (close code 1009)."""
+    return PayloadTooBig(f"message exceeds the limit of {max_size} bytes")
+
+
+def _check_opcode(opcode: int, fin: int, length: int) -> None:
+    """Apply the opcode rules of RFC 6455 5.2 and 5.5 (any opcode above 2)."""
+    # 5.2: opcodes 3-7 and 0xB-0xF are "reserved for further ... frames".
+    if OP_BINARY < opcode < OP_CLOSE or opcode > OP_PONG:
+        raise ProtocolError(f"reserved opcode {opcode:#x}")
+    if opcode >= OP_CLOSE:
+        # 5.5: "All control frames MUST have a payload length of 125 bytes
+        # or less and MUST NOT be fragmented."
+        if not fin:
+            raise ProtocolError("fragmented control frame")
+        if length > 125:
+            raise ProtocolError("control frame payload longer than 125 bytes")
+
+
+def parse_header(
+    data: BytesLike, pos: int, end: int, mask: Optional[bool]
+) -> Optional[Tuple[int, int, int, Optional[bytes]]]:
+    """Read the header of the frame at ``data[pos:end]`` (RFC 6455 section 5.2).
+
+    The one frame-header parser: :meth:`Frame.parse` and
+    :class:`wsocket.protocol.Protocol` both read headers through it. It
+    applies the rules that hold on any connection: the payload length's most
+    significant bit, the masking policy, reserved opcodes and the limits of
+    control frames. It does not look at the payload, nor at the RSV bits,
+    whose meaning depends on the negotiated extensions.
+
+    Args:
+        data: buffered bytes.
+        pos: where the frame starts in ``data``.
+        end: where the buffered bytes end (usually ``len(data)``).
+        mask: ``True`` if the frame must be masked (a server reading a
+            client), ``False`` if it must not be, ``None`` to accept both.
+
+    Returns:
+        ``(b0, length, start, key)``: the first header byte (FIN, RSV bits
+        and opcode), the payload length, the offset of the payload in
+        ``data``, and the 4-byte masking key or ``None``. ``None`` instead of
+        a tuple while the fixed part and the extended length are not all
+        there yet. The masking key is not waited for, so that limits can be
+        applied from the length alone: until ``end >= start`` it may be cut
+        short, and the payload is not there anyway.
+
+    Raises:
+        ProtocolError: when the header breaks RFC 6455 (close code 1002).
+    """
+    if end - pos < 2:
+        return None
+    b0 = data[pos]
+    b1 = data[pos + 1]
+    length = b1 & 0x7F
+    start = pos + 2
+    if length >= 126:
+        if length == 126:
+            start = pos + 4
+            if end < start:
+                return None
+            length = (data[pos + 2] << 8) | data[pos + 3]
+        else:
+            start = pos + 10
+            if end < start:
+                return None
+            length = int.from_bytes(data[pos + 2 : start], "big")
+            if length >> 63:
+                # 5.2: "the most significant bit MUST be 0".
+                raise ProtocolError("frame length has its most significant bit set")
+    if b1 & 0x80:
+        if mask is False:
+            raise ProtocolError("frames from the server must not be masked")
+        start += 4
+        key: Optional[bytes] = bytes(data[start - 4 : start])
+    else:
+        if mask:
+            # 5.1: "a client MUST mask all frames that it sends to the server".
+            raise ProtocolError("frames from the client must be masked")
+        key = None
+    if b0 & 0x0F > OP_BINARY:
+        _check_opcode(b0 & 0x0F, b0 & 0x80, length)
+    return b0, length, start, key
+
+
 @dataclass
 class Frame:
     """One WebSocket frame, as it travels on the wire (before reassembly).
@@ -226,16 +331,7 @@ class Frame:
             ProtocolError: for a reserved opcode, or a control frame that is
                 fragmented or longer than 125 bytes (RFC 6455 5.5).
         """
-        opcode = self.opcode
-        if opcode >= 8:
-            if opcode > 0xA:
-                raise ProtocolError(f"reserved opcode {opcode:#x}")
-            if not self.fin:
-                raise ProtocolError("fragmented control frame")
-            if len(self.payload) > 125:
-                raise ProtocolError("control frame payload longer than 125 bytes")
-        elif opcode > 2:
-            raise ProtocolError(f"reserved opcode {opcode:#x}")
+        _check_opcode(self.opcode, self.fin, len(self.payload))
 
     @classmethod
     def parse(
@@ -261,48 +357,20 @@ class Frame:
             ProtocolError: when the frame breaks RFC 6455.
             PayloadTooBig: when the payload is longer than ``max_size``.
         """
-        n = len(data)
-        if n < 2:
+        header = parse_header(data, 0, len(data), mask)
+        if header is None:
             return None
-        b0, b1 = data[0], data[1]
-        length = b1 & 0x7F
-        pos = 2
-        if length == 126:
-            if n < 4:
-                return None
-            length = (data[2] << 8) | data[3]
-            pos = 4
-        elif length == 127:
-            if n < 10:
-                return None
-            length = int.from_bytes(data[2:10], "big")
-            if length >> 63:
-                raise ProtocolError("frame length has its most significant bit set")
-            pos = 10
-        masked = bool(b1 & 0x80)
-        if mask is not None and masked != mask:
-            raise ProtocolError(
-                "frames from the client must be masked"
-                if mask
-                else "frames from the server must not be masked"
-            )
+        b0, length, pos, key = header
         if max_size is not None and length > max_size:
-            raise PayloadTooBig(
-                f"frame of {length} bytes exceeds the limit of {max_size}"
-            )
-        key = None
-        if masked:
-            if n < pos + 4:
-                return None
-            key = bytes(data[pos : pos + 4])
-            pos += 4
-        if n < pos + length:
+            raise message_too_big(max_size)
+        stop = pos + length
+        if len(data) < stop:
             return None
         payload: bytes
         if key is not None:
-            payload = apply_mask(memoryview(data)[pos : pos + length], key)
+            payload = apply_mask(memoryview(data)[pos:stop], key)
         else:
-            payload = bytes(data[pos : pos + length])
+            payload = bytes(data[pos:stop])
         frame = cls(
             b0 & 0x0F,
             payload,
@@ -311,5 +379,4 @@ class Frame:
             bool(b0 & 0x20),
             bool(b0 & 0x10),
         )
-        frame.check()
-        return frame, pos + length
+        return frame, stop

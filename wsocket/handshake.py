@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import http
+import ipaddress
+import logging
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -58,11 +61,17 @@ from .headers import (
     parse_token_list,
     parse_upgrade,
 )
-from .http11 import HTTPParseError, Limits, Response, ResponseReader
+from .http11 import HTTPParseError, Limits, ResponseHead, ResponseReader
 from .utils import accept_key, generate_key
 
 __all__ = [
     "is_upgrade_request",
+    "ANY_ORIGIN",
+    "Origins",
+    "check_origins",
+    "check_trusted_proxies",
+    "request_host",
+    "request_origin",
     "ServerHandshake",
     "server_handshake",
     "reject_response",
@@ -71,6 +80,8 @@ __all__ = [
     "ClientHandshakeResult",
     "SUPPORTED_VERSIONS",
 ]
+
+logger = logging.getLogger("wsocket.server")
 
 #: The protocol version clients send (RFC 6455 section 4.1).
 _VERSION = "13"
@@ -178,14 +189,220 @@ def _upgrade_required(reason: str) -> HandshakeError:
     )
 
 
-def _origin_allowed(origin: Optional[str], origins: Sequence[Optional[str]]) -> bool:
+#: The ``origins`` value that allows WebSockets from pages on any site.
+ANY_ORIGIN = "*"
+
+#: What ``origins`` may be: ``None`` (same origin only, the default),
+#: ``"*"``, or a list of origins, ``https://*.example.com`` patterns and
+#: ``None`` (for clients that send no ``Origin``).
+Origins = Union[str, Sequence[Optional[str]], None]
+
+_LABELS = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*")
+_ORIGIN_DEFAULT_PORTS = (80, 443)
+
+
+def check_origins(origins: Origins) -> Optional[Tuple[Optional[str], ...]]:
+    """Validate an ``origins`` option; return it as a tuple (``None``, ``"*"`` kept).
+
+    Raises:
+        ValueError: for a string other than ``"*"``, an entry that is not a
+            string or ``None``, or a pattern whose ``*`` is not a whole
+            left-most label (``https://*.example.com``).
+    """
+    if origins is None:
+        return None
+    if isinstance(origins, str):
+        if origins != ANY_ORIGIN:
+            raise ValueError(
+                f"origins={origins!r}: pass '*' to allow every origin, or a list "
+                f"such as [{origins!r}]"
+            )
+        return (ANY_ORIGIN,)
+    result = tuple(origins)
+    for entry in result:
+        if entry is None:
+            continue
+        if not isinstance(entry, str):
+            raise ValueError(f"origins: {entry!r} is neither a string nor None")
+        if "*" in entry and entry != ANY_ORIGIN:
+            scheme, sep, rest = entry.partition("://")
+            if not sep or not rest.startswith("*.") or "*" in rest[1:] or not scheme:
+                raise ValueError(
+                    f"origins: bad pattern {entry!r}; a pattern looks like "
+                    "'https://*.example.com', with '*' for the left-most labels"
+                )
+    return result
+
+
+def _match_origin(origin: str, allowed: str) -> bool:
     # An origin is "scheme://host[:port]" or "null" (RFC 6454 section 6.1);
     # scheme and host are case-insensitive and the port is digits, so
     # comparing lowercased strings is comparing origins.
+    if allowed == ANY_ORIGIN:
+        return True
+    allowed = allowed.lower()
+    if "*" not in allowed:
+        return origin == allowed
+    prefix, _, suffix = allowed.partition("*")
+    if len(origin) <= len(prefix) + len(suffix):
+        return False
+    if not origin.startswith(prefix) or not origin.endswith(suffix):
+        return False
+    labels = origin[len(prefix) : len(origin) - len(suffix)]
+    return _LABELS.fullmatch(labels) is not None
+
+
+def _origin_allowed(origin: Optional[str], origins: Sequence[Optional[str]]) -> bool:
     if origin is None:
-        return None in origins
+        return None in origins or ANY_ORIGIN in origins
     wanted = origin.lower()
-    return any(allowed is not None and allowed.lower() == wanted for allowed in origins)
+    return any(
+        allowed is not None and _match_origin(wanted, allowed) for allowed in origins
+    )
+
+
+def _authority(text: str) -> Optional[Tuple[str, Optional[int]]]:
+    """``host[:port]`` as ``(host, port)``; default ports (80, 443) give ``None``."""
+    text = text.strip(" \t").lower()
+    if text.startswith("["):  # an IPv6 literal
+        end = text.find("]")
+        if end < 0:
+            return None
+        host, rest = text[: end + 1], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            return None
+        port_text = rest[1:]
+    else:
+        host, _, port_text = text.partition(":")
+    if not host or any(c in host for c in "/@?#\\ "):
+        return None
+    port: Optional[int] = None
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            return None
+        port = int(port_text)
+    if port in _ORIGIN_DEFAULT_PORTS:
+        port = None
+    return host.rstrip("."), port
+
+
+def _origin_authority(origin: str) -> Optional[Tuple[str, Optional[int]]]:
+    scheme, sep, rest = origin.partition("://")
+    if not sep or not scheme or "/" in rest:
+        return None  # "null", or not an origin at all
+    return _authority(rest)
+
+
+@functools.lru_cache(maxsize=64)
+def _proxy_networks(
+    proxies: Tuple[str, ...],
+) -> Tuple[Union[ipaddress.IPv4Network, ipaddress.IPv6Network], ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def check_trusted_proxies(proxies: Sequence[str]) -> Tuple[str, ...]:
+    """Validate a ``trusted_proxies`` option: addresses or networks (``10.0.0.0/8``).
+
+    Raises:
+        ValueError: for an entry that is not an IP address or network.
+    """
+    if isinstance(proxies, str):
+        proxies = [proxies]
+    result = tuple(proxies)
+    for proxy in result:
+        try:
+            _proxy_networks((str(proxy),))
+        except ValueError:
+            raise ValueError(
+                f"trusted_proxies: {proxy!r} is not an IP address or network "
+                "(such as '10.0.0.1' or '10.0.0.0/8')"
+            ) from None
+    return result
+
+
+def _trusted(address: Any, proxies: Sequence[str]) -> bool:
+    if not proxies or not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(ip in network for network in _proxy_networks(tuple(proxies)))
+
+
+def request_host(
+    environ: Mapping[str, Any], trusted_proxies: Sequence[str] = ()
+) -> str:
+    """The host a client addressed: ``Host``, or ``X-Forwarded-Host`` from a proxy.
+
+    ``X-Forwarded-Host`` counts only when the request comes from an address
+    in ``trusted_proxies`` (anyone else could send it); its first value is
+    the host the client asked the first proxy for.
+    """
+    forwarded = environ.get("HTTP_X_FORWARDED_HOST")
+    if forwarded and _trusted(environ.get("REMOTE_ADDR"), trusted_proxies):
+        return str(forwarded).split(",", 1)[0].strip(" \t")
+    return str(environ.get("HTTP_HOST") or "")
+
+
+def request_origin(environ: Mapping[str, Any]) -> Optional[str]:
+    """The origin of the page that opened the WebSocket, if a browser says it.
+
+    ``Origin`` (RFC 6454, RFC 6455 section 4.1), or ``Sec-WebSocket-Origin``
+    from clients of the hybi-07/08 drafts when ``Origin`` is absent.
+    """
+    value = environ.get("HTTP_ORIGIN")
+    if value is None and (
+        str(environ.get("HTTP_SEC_WEBSOCKET_VERSION", "")).strip(" \t") != _VERSION
+    ):
+        value = environ.get("HTTP_SEC_WEBSOCKET_ORIGIN")
+    return None if value is None else str(value)
+
+
+def _check_origin_policy(
+    environ: Mapping[str, Any],
+    origins: Optional[Sequence[Optional[str]]],
+    check_origin: Optional[Callable[[Optional[str]], bool]],
+    trusted_proxies: Sequence[str],
+) -> None:
+    # RFC 6455 section 10.2: "servers that are not intended to process input
+    # from any web page but only for certain sites SHOULD verify the |Origin|
+    # field is an origin they expect." Browsers always send it, and a page
+    # cannot forge it; non-browser clients may send anything, or nothing.
+    origin = request_origin(environ)
+    if origins is not None:
+        if isinstance(origins, str):
+            origins = check_origins(origins)
+        assert origins is not None
+        if not _origin_allowed(origin, origins):
+            if origin is None:
+                raise HandshakeError("missing Origin header", 403)
+            _log_refusal(origin, "it is not in origins")
+            raise HandshakeError("origin not allowed", 403)
+    elif check_origin is None and origin is not None:
+        host = request_host(environ, trusted_proxies)
+        own = _authority(host)
+        theirs = _origin_authority(origin.lower())
+        if own is None or theirs is None or own != theirs:
+            _log_refusal(
+                origin, f"it is not the host the request was sent to ({host!r})"
+            )
+            raise HandshakeError("origin not allowed", 403)
+    if check_origin is not None and not check_origin(origin):
+        raise HandshakeError("origin not allowed", 403)
+
+
+def _log_refusal(origin: str, why: str) -> None:
+    logger.warning(
+        "refused a WebSocket handshake with Origin %r: %s. If pages from that "
+        "site may open WebSockets here, allow it with origins=[%r] (or a "
+        "pattern such as 'https://*.example.com', or '*' for any site) on the "
+        "middleware, the app or the route; behind a proxy that rewrites Host, "
+        "list the proxy in trusted_proxies so that X-Forwarded-Host counts",
+        origin,
+        why,
+        origin,
+    )
 
 
 def server_handshake(
@@ -193,8 +410,9 @@ def server_handshake(
     *,
     subprotocols: Sequence[str] = (),
     compression: Optional[DeflateOptions] = DeflateOptions(),  # noqa: B008 (frozen)
-    origins: Optional[Sequence[Optional[str]]] = None,
+    origins: Origins = None,
     check_origin: Optional[Callable[[Optional[str]], bool]] = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> ServerHandshake:
     """Validate a WebSocket upgrade request and negotiate the connection.
 
@@ -216,11 +434,20 @@ def server_handshake(
             preferred first. The first one the client also offered wins.
         compression: the permessage-deflate settings, or ``None`` to never
             compress.
-        origins: if given, the allowed values of the ``Origin`` header;
-            include ``None`` to allow requests without one (non-browser
-            clients). Scheme and host compare case-insensitively.
-        check_origin: if given, called with the ``Origin`` header (or
-            ``None``); returning ``False`` rejects the request.
+        origins: ``None`` (the default) allows a request whose ``Origin``
+            (``Sec-WebSocket-Origin`` for hybi-07/08 clients) names the
+            host the request was sent to (host and port, default ports
+            normalised, scheme not compared), or that has none; ``"*"``
+            allows any; a list allows exactly its origins and
+            ``https://*.example.com`` patterns, plus requests without
+            ``Origin`` if it holds ``None``. Scheme and host compare
+            case-insensitively. See :ref:`origin-policy`.
+        check_origin: if given, called with the origin (or ``None``);
+            returning ``False`` rejects the request. It applies after
+            ``origins`` when that is a list, and instead of the same-origin
+            check when ``origins`` is ``None``.
+        trusted_proxies: addresses or networks of proxies whose
+            ``X-Forwarded-Host`` names the host the client asked for.
 
     Returns:
         the response headers and the negotiated parameters.
@@ -310,17 +537,7 @@ def server_handshake(
 
     # 4.2.1 item 7 and section 10.2: the Origin header protects against
     # cross-site WebSocket requests from browsers.
-    # The hybi drafts named it Sec-WebSocket-Origin.
-    origin_value = environ.get("HTTP_ORIGIN")
-    if origin_value is None and ws_version != _VERSION:
-        origin_value = environ.get("HTTP_SEC_WEBSOCKET_ORIGIN")
-    origin = None if origin_value is None else str(origin_value)
-    if origins is not None and not _origin_allowed(origin, origins):
-        raise HandshakeError(
-            "missing Origin header" if origin is None else "origin not allowed", 403
-        )
-    if check_origin is not None and not check_origin(origin):
-        raise HandshakeError("origin not allowed", 403)
+    _check_origin_policy(environ, origins, check_origin, trusted_proxies)
 
     headers = [
         ("Upgrade", "websocket"),
@@ -750,7 +967,7 @@ class ClientHandshake:
         return self._process_response(response, extra)
 
     def _process_response(
-        self, response: Response, extra: bytes
+        self, response: ResponseHead, extra: bytes
     ) -> ClientHandshakeResult:
         status = response.status
         phrase = response.phrase

@@ -11,8 +11,8 @@ parsed, removing those bytes from the buffer, or returns ``None`` to ask for
 more bytes, or raises :class:`HTTPParseError`, which carries the HTTP status
 a server answers with and a reason that is safe to send back:
 
-* :class:`RequestReader` reads a request head into a :class:`Request`;
-* :class:`ResponseReader` reads a response head into a :class:`Response`;
+* :class:`RequestReader` reads a request head into a :class:`RequestHead`;
+* :class:`ResponseReader` reads a response head into a :class:`ResponseHead`;
 * :func:`body_reader` returns the reader of a request's body, which hands out
   the body bytes (:class:`LengthReader`, :class:`ChunkedReader`).
 
@@ -51,8 +51,8 @@ __all__ = [
     "HTTPParseError",
     "Limits",
     "DEFAULT_LIMITS",
-    "Request",
-    "Response",
+    "RequestHead",
+    "ResponseHead",
     "RequestReader",
     "ResponseReader",
     "LengthReader",
@@ -159,7 +159,7 @@ DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
-class Request:
+class RequestHead:
     """A request head, validated.
 
     Attributes:
@@ -190,14 +190,14 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Response:
+class ResponseHead:
     """A response head, validated.
 
     Attributes:
         version: e.g. ``"HTTP/1.1"``.
         status: the status code, e.g. ``101``.
         phrase: the reason phrase, possibly empty.
-        headers: ``(name, value)`` pairs, as in :class:`Request`.
+        headers: ``(name, value)`` pairs, as in :class:`RequestHead`.
     """
 
     version: str
@@ -291,7 +291,7 @@ def _list_items(values: List[str]) -> List[str]:
     return [item for item in items if item]
 
 
-def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
+def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> RequestHead:
     """Parse a complete request head (without the final empty line).
 
     Args:
@@ -400,7 +400,7 @@ def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
 
     options = {item.lower() for item in _list_items(get_all("connection"))}
     keep_alive = "close" not in options if http11 else "keep-alive" in options
-    return Request(
+    return RequestHead(
         method=method.decode("ascii"),
         target=target.decode("ascii"),
         version=version.decode("ascii"),
@@ -411,7 +411,7 @@ def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
     )
 
 
-def parse_response(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Response:
+def parse_response(head: bytes, limits: Limits = DEFAULT_LIMITS) -> ResponseHead:
     """Parse a complete response head (without the final empty line).
 
     Args:
@@ -431,7 +431,7 @@ def parse_response(head: bytes, limits: Limits = DEFAULT_LIMITS) -> Response:
         raise HTTPParseError(400, f"malformed status line {lines[0][:100]!r}")
     status = int(match.group(3))
     headers = _parse_fields(lines[1:], limits, unfold=True, response_status=status)
-    return Response(
+    return ResponseHead(
         version=f"HTTP/{match.group(1).decode()}.{match.group(2).decode()}",
         status=status,
         phrase=(match.group(4) or b"").decode("latin-1"),
@@ -449,13 +449,13 @@ class _HeadReader:
         self.limits = limits
         self._scanned = 0
 
-    def _parse(self, head: bytes) -> Union[Request, Response]:
+    def _parse(self, head: bytes) -> Union[RequestHead, ResponseHead]:
         raise NotImplementedError
 
     def _too_large(self, size: int) -> HTTPParseError:
         return HTTPParseError(431, f"{self.kind} head larger than {size} bytes")
 
-    def _read(self, buf: bytearray) -> Optional[Union[Request, Response]]:
+    def _read(self, buf: bytearray) -> Optional[Union[RequestHead, ResponseHead]]:
         if self._scanned == 0 and self.skip_empty_lines:
             # RFC 9112 section 2.2: "a server that is expecting to receive
             # and parse a request-line SHOULD ignore at least one empty line
@@ -520,7 +520,7 @@ class RequestReader(_HeadReader):
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         super().__init__(limits)
 
-    def _parse(self, head: bytes) -> Request:
+    def _parse(self, head: bytes) -> RequestHead:
         return parse_request(head, self.limits)
 
     def _check_partial(self, buf: bytearray) -> None:
@@ -529,7 +529,7 @@ class RequestReader(_HeadReader):
                 414, f"request line longer than {self.limits.max_request_line} bytes"
             )
 
-    def read(self, buf: bytearray) -> Optional[Request]:
+    def read(self, buf: bytearray) -> Optional[RequestHead]:
         """Take one request head from the start of ``buf``.
 
         Args:
@@ -545,7 +545,7 @@ class RequestReader(_HeadReader):
                 connection cannot be used after that: answer and close it.
         """
         result = self._read(buf)
-        assert result is None or isinstance(result, Request)
+        assert result is None or isinstance(result, RequestHead)
         return result
 
 
@@ -561,10 +561,10 @@ class ResponseReader(_HeadReader):
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         super().__init__(limits)
 
-    def _parse(self, head: bytes) -> Response:
+    def _parse(self, head: bytes) -> ResponseHead:
         return parse_response(head, self.limits)
 
-    def read(self, buf: bytearray) -> Optional[Response]:
+    def read(self, buf: bytearray) -> Optional[ResponseHead]:
         """Take one response head from the start of ``buf``.
 
         Returns:
@@ -574,7 +574,7 @@ class ResponseReader(_HeadReader):
             HTTPParseError: the bytes are not a valid response head.
         """
         result = self._read(buf)
-        assert result is None or isinstance(result, Response)
+        assert result is None or isinstance(result, ResponseHead)
         return result
 
 
@@ -725,7 +725,7 @@ class ChunkedReader:
 BodyReader = Union[LengthReader, ChunkedReader]
 
 
-def body_reader(request: Request, limits: Limits = DEFAULT_LIMITS) -> BodyReader:
+def body_reader(request: RequestHead, limits: Limits = DEFAULT_LIMITS) -> BodyReader:
     """Return the reader of ``request``'s body.
 
     RFC 9112 section 6.3: a request with neither ``Transfer-Encoding`` nor

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
-import weakref
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -43,15 +41,22 @@ from typing import (
     Iterable,
     Optional,
     Sequence,
-    Set,
     Tuple,
 )
 
 from .client import Compression, deflate_options
 from .connection import WebSocket
 from .exceptions import ConnectionClosed, HandshakeError
-from .handshake import is_upgrade_request, reject_response, server_handshake
+from .handshake import (
+    Origins,
+    check_origins,
+    check_trusted_proxies,
+    is_upgrade_request,
+    reject_response,
+    server_handshake,
+)
 from .protocol import SERVER, Protocol
+from .registry import open_websockets, register, unregister
 
 if TYPE_CHECKING:
     from .servers import Adapter
@@ -67,17 +72,9 @@ logger = logging.getLogger("wsocket.server")
 
 WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
-_open: weakref.WeakSet[WebSocket] = weakref.WeakSet()
-_open_lock = threading.Lock()
 
-
-def open_websockets() -> Set[WebSocket]:
-    """Return the WebSockets currently open through any middleware in this process.
-
-    Servers use it to close them with 1001 when they shut down.
-    """
-    with _open_lock:
-        return set(_open)
+# open_websockets() lives in wsocket.registry, below the servers that use
+# it; it stays importable from here, where it was documented first.
 
 
 def handles_websockets(app: Any) -> bool:
@@ -166,11 +163,18 @@ class WebSocketMiddleware:
     Args:
         app: the WSGI application to wrap.
         subprotocols: subprotocols the app speaks, most preferred first.
-        origins: allowed ``Origin`` values (403 for others); include ``None``
-            to also allow clients that send no ``Origin``. ``None`` (the
-            default) allows every origin.
+        origins: which pages may open a WebSocket (403 for others; see
+            :ref:`origin-policy`). ``None`` (the default) allows pages from
+            the host the request was sent to, and clients that send no
+            ``Origin``; ``"*"`` allows any; a list allows exactly its
+            origins and ``https://*.example.com`` patterns, plus clients
+            without ``Origin`` if it holds ``None``.
         check_origin: called with the ``Origin`` (or ``None``); ``False``
-            refuses the request with 403.
+            refuses the request with 403. It replaces the same-origin check
+            when ``origins`` is ``None``.
+        trusted_proxies: addresses or networks (``"10.0.0.0/8"``) of the
+            proxies in front; from them, ``X-Forwarded-Host`` names the
+            host the client asked for.
         compression: ``"deflate"`` (default) accepts permessage-deflate when
             the client offers it, ``None`` never compresses, or pass a
             :class:`~wsocket.deflate.DeflateOptions`.
@@ -201,8 +205,9 @@ class WebSocketMiddleware:
         app: WSGIApp,
         *,
         subprotocols: Sequence[str] = (),
-        origins: Optional[Sequence[Optional[str]]] = None,
+        origins: Origins = None,
         check_origin: Optional[Callable[[Optional[str]], bool]] = None,
+        trusted_proxies: Sequence[str] = (),
         compression: Compression = "deflate",
         max_message_size: Optional[int] = 2**20,
         ping_interval: Optional[float] = None,
@@ -218,8 +223,9 @@ class WebSocketMiddleware:
             )
         self.app = app
         self.subprotocols = tuple(subprotocols)
-        self.origins = None if origins is None else tuple(origins)
+        self.origins = check_origins(origins)
         self.check_origin = check_origin
+        self.trusted_proxies = check_trusted_proxies(trusted_proxies)
         self.compression = deflate_options(compression)
         self.max_message_size = max_message_size
         self.ping_interval = ping_interval
@@ -252,6 +258,7 @@ class WebSocketMiddleware:
                 compression=self.compression,
                 origins=self.origins,
                 check_origin=self.check_origin,
+                trusted_proxies=self.trusted_proxies,
             )
         except HandshakeError as exc:
             status, headers, body = reject_response(exc)
@@ -280,13 +287,11 @@ class WebSocketMiddleware:
         )
         environ["wsgi.websocket"] = ws
         environ["wsgi.websocket_version"] = "13"
-        with _open_lock:
-            _open.add(ws)
+        register(ws)
         try:
             self._run_app(ws, environ)
         finally:
-            with _open_lock:
-                _open.discard(ws)
+            unregister(ws)
         return adapter.finish(environ, start_response)
 
     def _run_app(self, ws: WebSocket, environ: Any) -> None:

@@ -42,7 +42,21 @@ from .exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from .frames import CloseCode, apply_mask, build_header, parse_close, serialize_close
+from .frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    CloseCode,
+    apply_mask,
+    build_header,
+    message_too_big,
+    parse_close,
+    parse_header,
+    serialize_close,
+)
 
 if TYPE_CHECKING:
     from .deflate import PerMessageDeflate
@@ -178,6 +192,12 @@ _urandom = os.urandom
 _EOF = b""
 _CLEAN_CODES = frozenset((1000, 1001, 1005))
 
+
+def _invalid_utf8() -> ProtocolError:
+    """The error for text that is not valid UTF-8 (close code 1007)."""
+    return ProtocolError("invalid UTF-8 in a text message", 1007)
+
+
 #: Frames whose payload is at most this long are written as one bytes object
 #: (header + payload); larger ones as two, to avoid copying the payload.
 _JOIN_LIMIT = 16384
@@ -206,6 +226,39 @@ class Protocol:
         logger: where to log frames at DEBUG level; defaults to
             ``wsocket.protocol``.
     """
+
+    # One per connection, alive as long as it is: slots keep it small.
+    __slots__ = (
+        "side",
+        "max_message_size",
+        "max_fragments",
+        "deflate",
+        "logger",
+        "debug",
+        "state",
+        "close_rcvd",
+        "close_sent",
+        "close_rcvd_then_sent",
+        "failure",
+        "fail_code",
+        "fail_reason",
+        "eof_sent",
+        "eof_rcvd",
+        "_buf",
+        "_events",
+        "_out",
+        "_mask_out",
+        "_mask_in",
+        "_msg_opcode",
+        "_msg_compressed",
+        "_msg_size",
+        "_msg_parts",
+        "_msg_frames",
+        "_decoder",
+        "_head_done",
+        "_send_opcode",
+        "_send_compressed",
+    )
 
     def __init__(
         self,
@@ -334,11 +387,21 @@ class Protocol:
         if self.state is _CLOSED or (self.close_rcvd is not None):
             return  # RFC 6455 7.1.7: nothing more is processed
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            data = buf
+        # else: parse straight from ``data``; only an incomplete frame at its
+        # end is copied into the buffer, which stays empty between messages.
         try:
-            self._parse(buf)
+            pos = self._parse(data)
         except ProtocolError as exc:
             self._fail(exc)
+            return
+        if data is buf:
+            if pos:
+                del buf[:pos]
+        elif pos < len(data) and self.close_rcvd is None:
+            self._buf += data[pos:]
 
     def receive_eof(self) -> None:
         """Tell the protocol the peer closed its side of the TCP connection."""
@@ -373,104 +436,104 @@ class Protocol:
             self._out = []
         return out
 
-    def _parse(self, buf: bytearray) -> None:
+    def has_data_to_send(self) -> bool:
+        """Tell whether :meth:`data_to_send` would return anything now.
+
+        An I/O layer that processed input under a lock uses it to decide
+        whether a reply (a Pong, the Close echo) waits to be written, without
+        taking the bytes out yet.
+        """
+        return bool(self._out)
+
+    def _parse(self, buf: BytesLike) -> int:
+        """Process the complete frames at the start of ``buf``.
+
+        Returns:
+            How many bytes were consumed; the rest is an incomplete frame.
+        """
         events = self._events
         pos = 0
         end = len(buf)
         mask_in = self._mask_in
         max_size = self.max_message_size
-        while end - pos >= 2:
-            b0 = buf[pos]
-            b1 = buf[pos + 1]
-            length = b1 & 0x7F
-            start = pos + 2
-            if length >= 126:
-                if length == 126:
-                    if end - pos < 4:
-                        break
-                    length = (buf[pos + 2] << 8) | buf[pos + 3]
-                    start = pos + 4
+        # One view for all the payloads of this read, released before the
+        # caller resizes the buffer.
+        view = memoryview(buf)
+        try:
+            while end - pos >= 2:
+                header = parse_header(buf, pos, end, mask_in)
+                if header is None:
+                    break
+                b0, length, start, mask = header
+                opcode = b0 & 0x0F
+                stop = start + length
+                fresh = self._head_done < 0
+                if fresh and (
+                    # The first frame of an uncompressed message within the
+                    # limit, and control frames, need no more checks.
+                    b0 & 0x70
+                    or not opcode
+                    or self._msg_opcode
+                    or (max_size is not None and length > max_size)
+                ):
+                    self._check_header(b0, opcode, length, max_size)
+
+                if stop > end:
+                    # Incomplete payload: wait, but validate text early so
+                    # that invalid UTF-8 fails the connection at once.
+                    if opcode < OP_CLOSE and end > start:
+                        self._validate_head(buf, b0, opcode, start, end, mask)
+                    break
+
+                if opcode >= OP_CLOSE:
+                    if mask is not None:
+                        payload = apply_mask(view[start:stop], mask)
+                    else:
+                        payload = bytes(view[start:stop])
+                    pos = stop
+                    if opcode == OP_PING:
+                        events.append(Ping(payload))
+                        if self.debug:
+                            self.logger.debug("< PING %r", payload[:32])
+                        if self.state is _OPEN:
+                            self._send_frame(OP_PONG, payload)
+                    elif opcode == OP_PONG:
+                        events.append(Pong(payload))
+                    else:
+                        self._receive_close(payload)
+                        self._buf = bytearray()
+                        return stop
+                elif fresh and opcode and (b0 & 0xC0) == 0x80:
+                    # Fast path: a whole uncompressed message in one frame.
+                    if mask is not None:
+                        data = apply_mask(view[start:stop], mask)
+                    else:
+                        data = bytes(view[start:stop])
+                    pos = stop
+                    if opcode == OP_TEXT:
+                        try:
+                            events.append(TextMessage(data.decode("utf-8")))
+                        except UnicodeDecodeError:
+                            raise _invalid_utf8() from None
+                    else:
+                        events.append(BinaryMessage(data))
                 else:
-                    if end - pos < 10:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                    if length >> 63:
-                        raise ProtocolError(
-                            "frame length has its most significant bit set"
-                        )
-                    start = pos + 10
-            opcode = b0 & 0x0F
-            fin = b0 & 0x80
-            if b1 & 0x80:
-                if not mask_in:
-                    raise ProtocolError("frames from the server must not be masked")
-                start += 4
-                mask: Optional[bytes] = bytes(buf[start - 4 : start])
-            else:
-                if mask_in:
-                    raise ProtocolError("frames from the client must be masked")
-                mask = None
-
-            if self._head_done < 0:
-                self._check_header(b0, opcode, fin, length, max_size)
-
-            stop = start + length
-            if stop > end:
-                # Incomplete payload: wait, but validate text early so that
-                # invalid UTF-8 fails the connection as soon as it arrives.
-                if opcode < 8 and end > start:
-                    self._validate_head(buf, b0, opcode, start, end, mask)
-                break
-
-            # Complete frame.
-            if opcode >= 8:
-                if mask is not None:
-                    payload = apply_mask(memoryview(buf)[start:stop], mask)
-                else:
-                    payload = bytes(buf[start:stop])
-                pos = stop
-                if opcode == 0x9:
-                    events.append(Ping(payload))
-                    if self.debug:
-                        self.logger.debug("< PING %r", payload[:32])
-                    if self.state is _OPEN:
-                        self._send_frame(0xA, payload)
-                elif opcode == 0xA:
-                    events.append(Pong(payload))
-                else:
-                    self._receive_close(payload)
-                    self._buf = bytearray()
-                    return
-                continue
-
-            if fin and not (b0 & 0x40) and opcode and self._head_done < 0:
-                # Fast path: a whole uncompressed message in one frame.
-                if mask is not None:
-                    data = apply_mask(memoryview(buf)[start:stop], mask)
-                else:
-                    data = bytes(buf[start:stop])
-                pos = stop
-                if opcode == 0x1:
-                    try:
-                        events.append(TextMessage(data.decode("utf-8")))
-                    except UnicodeDecodeError:
-                        raise ProtocolError(
-                            "invalid UTF-8 in a text message", 1007
-                        ) from None
-                else:
-                    events.append(BinaryMessage(data))
-                continue
-
-            self._receive_fragment(buf, b0, opcode, fin, start, stop, mask)
-            pos = stop
-
-        if pos:
-            del buf[:pos]
+                    self._receive_fragment(
+                        buf, b0, opcode, b0 & 0x80, start, stop, mask
+                    )
+                    pos = stop
+        finally:
+            view.release()
+        return pos
 
     def _check_header(
-        self, b0: int, opcode: int, fin: int, length: int, max_size: Optional[int]
+        self, b0: int, opcode: int, length: int, max_size: Optional[int]
     ) -> None:
-        """Apply the rules a frame header must obey (RFC 6455 5.2, 5.4, 5.5)."""
+        """Apply the rules that depend on the connection (RFC 6455 5.2, 5.4).
+
+        :func:`~wsocket.frames.parse_header` already applied those that do
+        not (masking, reserved opcodes, control frames).
+        """
         if b0 & 0x70:
             # "MUST be 0 unless an extension is negotiated that defines
             # meanings for non-zero values" (RFC 6455 5.2); permessage-deflate
@@ -482,19 +545,11 @@ class Protocol:
                 raise ProtocolError(
                     "reserved bit RSV1 set without a negotiated extension"
                 )
-            if opcode not in (1, 2):
+            if opcode != OP_TEXT and opcode != OP_BINARY:
                 raise ProtocolError("RSV1 set on a control or continuation frame")
-        if opcode >= 8:
-            if opcode > 0xA:
-                raise ProtocolError(f"reserved opcode {opcode:#x}")
-            if not fin:
-                raise ProtocolError("fragmented control frame")
-            if length > 125:
-                raise ProtocolError("control frame payload longer than 125 bytes")
+        if opcode >= OP_CLOSE:
             return
-        if opcode > 2:
-            raise ProtocolError(f"reserved opcode {opcode:#x}")
-        if opcode == 0:
+        if opcode == OP_CONT:
             if not self._msg_opcode:
                 raise ProtocolError("continuation frame without a message to continue")
             compressed = self._msg_compressed
@@ -509,11 +564,11 @@ class Protocol:
                 # form; the exact limit is applied while inflating.
                 allowed += allowed // 64 + 1024
             if length > allowed:
-                raise PayloadTooBig(f"message exceeds the limit of {max_size} bytes")
+                raise message_too_big(max_size)
 
     def _validate_head(
         self,
-        buf: bytearray,
+        buf: BytesLike,
         b0: int,
         opcode: int,
         start: int,
@@ -521,12 +576,12 @@ class Protocol:
         mask: Optional[bytes],
     ) -> None:
         """Decode the available part of an incomplete text frame (fail fast)."""
-        if opcode == 0x1:
+        if opcode == OP_TEXT:
             if b0 & 0x40:
                 return  # compressed: validated after inflating
             if self._head_done < 0:
                 self._start_message(opcode, False)
-        elif opcode != 0 or self._msg_opcode != 0x1 or self._msg_compressed:
+        elif opcode != OP_CONT or self._msg_opcode != OP_TEXT or self._msg_compressed:
             return
         done = self._head_done if self._head_done > 0 else 0
         if end - start <= done:
@@ -544,7 +599,7 @@ class Protocol:
         self._msg_size = 0
         self._msg_frames = 1
         self._msg_parts = []
-        self._decoder = _utf8_decoder() if opcode == 0x1 else None
+        self._decoder = _utf8_decoder() if opcode == OP_TEXT else None
 
     def _reset_message(self) -> None:
         self._msg_opcode = 0
@@ -557,17 +612,17 @@ class Protocol:
         try:
             self._msg_parts.append(decoder.decode(data, final))
         except UnicodeDecodeError:
-            raise ProtocolError("invalid UTF-8 in a text message", 1007) from None
+            raise _invalid_utf8() from None
         if not final:
             pending = decoder.getstate()[0]
             # CPython accepts "ED A0" until the third byte arrives, but no
             # valid sequence starts so: it would encode a surrogate.
             if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-                raise ProtocolError("invalid UTF-8 in a text message", 1007)
+                raise _invalid_utf8()
 
     def _receive_fragment(
         self,
-        buf: bytearray,
+        buf: BytesLike,
         b0: int,
         opcode: int,
         fin: int,
@@ -597,13 +652,13 @@ class Protocol:
             remaining = None if max_size is None else max_size - self._msg_size
             data = self.deflate.decompress(data, bool(fin), remaining)
         self._msg_size += len(data) + done
-        if self._msg_opcode == 0x1:
+        if self._msg_opcode == OP_TEXT:
             self._decode_text(data, bool(fin))
         else:
             self._msg_parts.append(data)
         if fin:
             parts = self._msg_parts
-            if self._msg_opcode == 0x1:
+            if self._msg_opcode == OP_TEXT:
                 self._events.append(TextMessage("".join(parts)))
             else:
                 self._events.append(BinaryMessage(b"".join(parts)))
@@ -618,8 +673,14 @@ class Protocol:
         self._reset_message()
         if self.close_sent is None:
             self.close_rcvd_then_sent = True
-            # RFC 6455 5.5.1: reply with a Close frame, echoing the code.
-            self._queue_close(None if code == CloseCode.NO_STATUS_RCVD else code, "")
+            # RFC 6455 5.5.1: "the endpoint typically echos the status code it
+            # received"; the reason goes back with it, so that the peer's log
+            # of the closing handshake reads the same on both ends. A Close
+            # without a code (1005) is answered without one.
+            if code == CloseCode.NO_STATUS_RCVD:
+                self._queue_close(None, "")
+            else:
+                self._queue_close(code, reason)
         else:
             self.close_rcvd_then_sent = False
         self.state = _CLOSED
@@ -709,7 +770,7 @@ class Protocol:
         """
         if isinstance(data, str):
             data = data.encode("utf-8")
-        self._send_data(0x1, data, fin)
+        self._send_data(OP_TEXT, data, fin)
 
     def send_binary(self, data: BytesLike, fin: bool = True) -> None:
         """Queue a binary message (or its first fragment when ``fin`` is false).
@@ -717,7 +778,7 @@ class Protocol:
         Raises:
             InvalidState: as :meth:`send_text`.
         """
-        self._send_data(0x2, data, fin)
+        self._send_data(OP_BINARY, data, fin)
 
     def send_continuation(self, data: Union[str, BytesLike], fin: bool) -> None:
         """Queue the next fragment of the message started with ``fin=False``.
@@ -727,7 +788,7 @@ class Protocol:
         """
         if isinstance(data, str):
             data = data.encode("utf-8")
-        self._send_data(0x0, data, fin)
+        self._send_data(OP_CONT, data, fin)
 
     def send_ping(self, data: BytesLike = b"") -> None:
         """Queue a Ping frame (payload of at most 125 bytes).
@@ -739,7 +800,7 @@ class Protocol:
         self._check_open()
         if len(data) > 125:
             raise ValueError("a ping payload may be at most 125 bytes")
-        self._send_frame(0x9, data)
+        self._send_frame(OP_PING, data)
 
     def send_pong(self, data: BytesLike = b"") -> None:
         """Queue an unsolicited Pong frame (a heartbeat, RFC 6455 5.5.3).
@@ -751,7 +812,7 @@ class Protocol:
         self._check_open()
         if len(data) > 125:
             raise ValueError("a pong payload may be at most 125 bytes")
-        self._send_frame(0xA, data)
+        self._send_frame(OP_PONG, data)
 
     def send_close(self, code: Optional[int] = 1000, reason: str = "") -> None:
         """Start the closing handshake (or answer the peer's, if not done).
@@ -798,7 +859,7 @@ class Protocol:
         self.close_sent = (CloseCode.NO_STATUS_RCVD if code is None else code, reason)
         if self.debug:
             self.logger.debug("> CLOSE %s %s", code, reason)
-        self._send_frame(0x8, payload)
+        self._send_frame(OP_CLOSE, payload)
 
     def _send_eof(self) -> None:
         if not self.eof_sent:

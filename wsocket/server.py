@@ -28,11 +28,12 @@ import time
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
+from . import registry
 from .http11 import (
     BodyReader,
     HTTPParseError,
     Limits,
-    Request,
+    RequestHead,
     RequestReader,
     body_reader,
 )
@@ -266,7 +267,7 @@ class _Connection:
                 except OSError:  # pragma: no cover
                     pass
 
-    def _read_request(self) -> Optional[Request]:
+    def _read_request(self) -> Optional[RequestHead]:
         """Read the next request head; ``None`` when the client is gone.
 
         Until the first byte of a request arrives, the connection may stay
@@ -335,7 +336,7 @@ class _Connection:
             f"{self.server.head_timeout:g} s (head_timeout)"
         )
 
-    def _environ(self, request: Request) -> Dict[str, Any]:
+    def _environ(self, request: RequestHead) -> Dict[str, Any]:
         target = request.target
         path, _, query = target.partition("?")
         if path.startswith(("http://", "https://")):
@@ -393,7 +394,7 @@ class _Connection:
         self.buf = bytearray()
         return self.sock, extra
 
-    def _handle(self, request: Request) -> bool:
+    def _handle(self, request: RequestHead) -> bool:
         """Serve one request; True to read another on this connection."""
         if not access_logger.isEnabledFor(_INFO):
             return self._exchange(request)
@@ -405,7 +406,7 @@ class _Connection:
         finally:
             self._log_access(request, started)
 
-    def _log_access(self, request: Request, started: float) -> None:
+    def _log_access(self, request: RequestHead, started: float) -> None:
         status = "101" if self.taken else (self.status[:3] or "-")
         client = self.addr[0] if isinstance(self.addr, tuple) else "-"
         access_logger.info(
@@ -418,7 +419,7 @@ class _Connection:
             (time.monotonic() - started) * 1000,
         )
 
-    def _exchange(self, request: Request) -> bool:
+    def _exchange(self, request: RequestHead) -> bool:
         environ = self._environ(request)
         keep_alive = request.keep_alive
         is_head = request.method == "HEAD"
@@ -824,9 +825,14 @@ class WSGIServer:
             self.socket.shutdown(socket.SHUT_RDWR)
 
     def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting, close open WebSockets with 1001, wait up to ``grace`` s."""
-        from .middleware import open_websockets
+        """Stop accepting, close open WebSockets with 1001, return within ``grace`` s.
 
+        Idle keep-alive connections are closed at once. Every open WebSocket
+        gets a 1001 Close after the frame it is sending, as soon as its
+        socket can take it, so that a connected client learns at once that
+        it should reconnect. Whatever is still open when ``grace`` runs out
+        (a client that does not read, a slow HTTP response) is aborted.
+        """
         self._stopping.set()
         try:
             # shutdown() wakes a thread blocked in accept(); close() alone does not.
@@ -841,22 +847,27 @@ class WSGIServer:
         for conn in list(self._connections):
             if conn.idle and not conn.taken:
                 # Waiting for another keep-alive request: end it now.
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        for ws in open_websockets():
-            try:
-                ws.start_close(1001, "server shutting down")
-            except Exception:  # pragma: no cover - best effort at shutdown
-                logger.debug("error closing a WebSocket at shutdown", exc_info=True)
+                _shutdown(conn.sock)
+        registry.close_all(1001, "server shutting down", grace=grace)
+        sleep = self._sleep()
         while self._active and time.monotonic() < deadline:
-            if self.concurrency == "gevent":
-                import gevent
+            sleep(0.01)
+        for conn in list(self._connections):
+            _shutdown(conn.sock)  # grace is over: abort what is left
 
-                gevent.sleep(0.01)
-            else:
-                time.sleep(0.01)
+    def _sleep(self) -> Callable[[float], None]:
+        if self.concurrency == "gevent":
+            import gevent
+
+            return gevent.sleep  # type: ignore[no-any-return]
+        return time.sleep
+
+
+def _shutdown(sock: Any) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def bind_socket(

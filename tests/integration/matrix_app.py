@@ -5,6 +5,9 @@ Routes:
     /sub    WebSocket that sends its subprotocol, then echoes
     /boom   WebSocket handler that raises after one message (-> 1011)
     /close  WebSocket handler that closes with 4001 "bye" after one message
+    /flood  WebSocket that, after one message, sends 64 KiB messages until
+            the connection closes (fills the buffers of a client that does
+            not read)
     /hello  plain HTTP: "Hello, World!"
     /post   plain HTTP: echoes the request body
 """
@@ -18,7 +21,7 @@ sys.path.insert(
     0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 )
 
-from wsocket import WebSocketMiddleware  # noqa: E402
+from wsocket import ConnectionClosed, WebSocketMiddleware  # noqa: E402
 
 
 def inner(environ, start_response):
@@ -34,6 +37,14 @@ def inner(environ, start_response):
             ws.receive()
             ws.close(4001, "bye")
             return []
+        if path == "/flood":
+            ws.receive()
+            chunk = b"x" * 65536
+            try:
+                while True:
+                    ws.send(chunk)
+            except ConnectionClosed:
+                return []
         for message in ws:
             ws.send(message)
         return []

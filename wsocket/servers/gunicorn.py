@@ -25,11 +25,15 @@ On ``sync`` or ``gthread``, a warning is logged once per process when the
 app is loaded (:func:`warn_at_load`), or else at the first upgrade, naming
 the worker, its ``--timeout`` or ``--threads`` and what to run instead.
 
-Optionally, ``-k wsocket.servers.gunicorn.GeventWorker`` or
+When a worker is told to stop (SIGTERM: a deploy, a scale-down), its open
+WebSockets get a 1001 Close at once, instead of holding the stop for
+``--graceful-timeout`` and then being dropped; those whose clients do not
+answer are aborted a second before ``--graceful-timeout`` runs out. The
+middleware chains this to gunicorn's own SIGTERM handler when the worker
+loads the app. ``-k wsocket.servers.gunicorn.GeventWorker`` and
 ``-k wsocket.servers.gunicorn.ThreadWorker`` (gunicorn's ``gevent`` and
-``gthread`` workers) also close open WebSockets with 1001 when the worker
-stops gracefully, instead of holding the stop for ``--graceful-timeout``
-and then dropping them.
+``gthread`` workers) do the same from the worker class, for apps loaded
+with ``--preload``, where the arbiter loads the app.
 
 Strategy: every worker puts the connection in the environ, as
 ``environ["gunicorn.socket"]`` (``gevent``, ``gthread``, ``sync``) or
@@ -58,12 +62,14 @@ import functools
 import io
 import logging
 import os
+import signal
 import sys
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..concurrency import is_gevent_socket, primitives_for
+from .. import registry
+from ..concurrency import is_gevent_socket
 from . import Adapter
 from .gevent import pywsgi_take_over, send_101
 
@@ -189,21 +195,90 @@ def warn_at_load() -> None:
     is logged for the gevent workers, or when no gunicorn object is found.
     """
     frame: Optional[FrameType] = sys._getframe(1)
+    warned = False
     while frame is not None:
         owner = frame.f_locals.get("self")
         cfg = getattr(owner, "cfg", None)
         if cfg is not None and type(owner).__module__.startswith("gunicorn"):
-            try:
-                worker_class = cfg.worker_class
-            except Exception:  # an unimportable worker class: gunicorn says so
+            if not warned:
+                warned = True
+                _warn_for(cfg)
+            if isinstance(owner, _worker_base()):
+                # Loaded in a worker (not in the arbiter, with --preload),
+                # after gunicorn installed its signal handlers.
+                _close_websockets_on_stop(owner)
                 return
-            names = {cls.__name__ for cls in getattr(worker_class, "__mro__", ())}
-            for name, kind in _KIND_BY_CLASS:
-                if name in names:
-                    _warn_once(kind, cfg)
-                    return
-            return
         frame = frame.f_back
+
+
+def _warn_for(cfg: Any) -> None:
+    try:
+        worker_class = cfg.worker_class
+    except Exception:  # an unimportable worker class: gunicorn says so
+        return
+    names = {cls.__name__ for cls in getattr(worker_class, "__mro__", ())}
+    for name, kind in _KIND_BY_CLASS:
+        if name in names:
+            _warn_once(kind, cfg)
+            return
+
+
+def _gevent_patched() -> bool:
+    if "gevent" not in sys.modules:
+        return False
+    import gevent.monkey
+
+    return bool(gevent.monkey.is_module_patched("threading"))
+
+
+def _worker_base() -> Any:
+    import importlib
+
+    return importlib.import_module("gunicorn.workers.base").Worker
+
+
+_stop_hooked = False
+
+
+def _close_websockets_on_stop(worker: Any) -> None:
+    """Close this worker's WebSockets with 1001 as soon as it is told to stop.
+
+    gunicorn stops a worker with SIGTERM and then waits up to
+    ``--graceful-timeout`` for its requests, WebSockets included. The
+    handler gunicorn installed is chained with one that starts
+    :func:`wsocket.registry.close_all` in the background (a greenlet under
+    the gevent workers, which patch threading), with a grace one second
+    short of gunicorn's (half of it when it is under two seconds), so that
+    clients hear 1001 at once and those that do not read are aborted before
+    gunicorn gives up on the worker.
+    """
+    global _stop_hooked
+    if _stop_hooked:
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    graceful = getattr(getattr(worker, "cfg", None), "graceful_timeout", 30)
+    grace = max(float(graceful) - 1.0, float(graceful) / 2)
+
+    def on_term(signum: int, frame: Optional[FrameType]) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        close = functools.partial(registry.close_all, grace=grace)
+        if _gevent_patched():
+            # Under gevent the handler runs in the event loop, where
+            # nothing may wait, not even for a thread to start.
+            import gevent
+
+            gevent.spawn(close)
+        else:
+            threading.Thread(
+                target=close, name="wsocket-going-away", daemon=True
+            ).start()
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # pragma: no cover - not the main thread
+        return
+    _stop_hooked = True
 
 
 def _response(start_response: Callable[..., Any]) -> Any:
@@ -281,12 +356,7 @@ def close_open_websockets(
         code: the close code; 1001 (going away) tells clients to reconnect.
         reason: a short explanation, at most 123 bytes of UTF-8.
     """
-    from ..middleware import open_websockets
-
-    for ws in open_websockets():
-        primitives_for(ws.sock).spawn(
-            functools.partial(ws.close, code, reason), "wsocket-going-away"
-        )
+    registry.close_all(code, reason)
 
 
 class _GoingAway:

@@ -24,8 +24,9 @@ TESTS = Path(__file__).resolve().parent
 
 #: Marker -> test paths (relative to tests/) that carry it.
 BY_PATH = {
-    # Real servers in subprocesses: the example apps under each server.
-    "integration": ("integration/", "test_examples.py"),
+    # Real servers in subprocesses: the example apps under each server,
+    # closing under pressure.
+    "integration": ("integration/", "test_examples.py", "test_closing.py"),
     "browser": ("test_browser.py",),
     "docs": ("test_docs.py",),
 }

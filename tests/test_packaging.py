@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 #: The folders the sdist must hold in full, for `pytest` and the docs build.
-SHIPPED = ("tests", "docs", "examples", "benchmarks", "wsocket")
+SHIPPED = ("tests", "docs", "examples", "benchmarks", "fuzz", "wsocket")
 
 
 def run(

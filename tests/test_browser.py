@@ -11,10 +11,17 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
-from integration.harness import ROOT, ServerProcess, free_port, wait_for
+from integration.harness import (
+    ROOT,
+    RedisServer,
+    ServerProcess,
+    free_port,
+    redis_missing,
+    wait_for,
+)
 
 import wsocket
 
@@ -211,3 +218,158 @@ new Promise((resolve, reject) => {
         # Chromium offers permessage-deflate and the echo app accepts it.
         assert result["extensions"].startswith("permessage-deflate"), result
         assert result["text_ok"] and result["binary_ok"], result
+
+
+CHAT = os.path.join(ROOT, "examples", "chat", "app.py")
+
+# Resolves with the value of EXPR once it is truthy, polled in the page;
+# rejects after 20 s.
+PAGE_WAIT = """
+new Promise((resolve, reject) => {
+  const started = Date.now();
+  const poll = setInterval(() => {
+    const value = (EXPR);
+    if (value) { clearInterval(poll); resolve(value); }
+    else if (Date.now() - started > 20000) {
+      clearInterval(poll);
+      const status = document.getElementById("status").textContent;
+      reject(new Error("timed out; status: " + status));
+    }
+  }, 20);
+})
+"""
+MESSAGES = (
+    'Array.from(document.querySelectorAll("#messages li"), (li) => li.textContent)'
+)
+
+
+def serve_chat(port: int, *options: str) -> ServerProcess:
+    return ServerProcess([sys.executable, CHAT, "--port", str(port), *options], port)
+
+
+class ChatPage:
+    """One chat page, in its own DevTools session."""
+
+    def __init__(self, browser: DevTools, url: str) -> None:
+        self.browser = browser
+        browser.open_page(url)
+        self.session = browser.session
+
+    def evaluate(self, expression: str) -> Any:
+        self.browser.session = self.session
+        return self.browser.evaluate(expression)
+
+    def wait(self, expression: str) -> Any:
+        return self.evaluate(PAGE_WAIT.replace("EXPR", expression))
+
+    def wait_status(self, status: str) -> None:
+        self.wait(f'$("status").textContent === {json.dumps(status)}')
+
+    def say(self, name: str, text: str) -> None:
+        self.evaluate(
+            f'document.getElementById("name").value = {json.dumps(name)};'
+            f'document.getElementById("message").value = {json.dumps(text)};'
+            'document.getElementById("send").requestSubmit(); true'
+        )
+
+    def wait_message(self, text: str) -> List[str]:
+        found = f"{MESSAGES}.some((line) => line.includes({json.dumps(text)}))"
+        self.wait(found)
+        return list(self.evaluate(MESSAGES))
+
+
+def test_chat_rooms_and_reconnection_in_chromium(browser):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    servers = [serve_chat(port).start()]
+    try:
+        alice, bob, carol = (ChatPage(browser, url) for _ in range(3))
+        for page in (alice, bob, carol):
+            page.wait_status("in lobby")
+        carol.evaluate(
+            'const room = document.getElementById("room"); room.value = "attic";'
+            'room.dispatchEvent(new Event("change")); true'
+        )
+        carol.wait_status("in attic")
+
+        alice.say("Alice", "Hello, lobby ✓")
+        assert bob.wait_message("Hello, lobby ✓") == ["AliceHello, lobby ✓"]
+        assert alice.wait_message("Hello, lobby ✓") == ["AliceHello, lobby ✓"]
+        # Anything sent to the lobby would reach Carol before her own message.
+        carol.say("Carol", "Anyone up here?")
+        assert carol.wait_message("Anyone up here?") == ["CarolAnyone up here?"]
+        assert bob.evaluate(MESSAGES) == ["AliceHello, lobby ✓"]
+
+        # The server restarts on the same port: the pages reconnect by
+        # themselves and join their rooms again.
+        assert servers[0].stop() == 0
+        for page in (alice, bob, carol):
+            page.wait_status("reconnecting")
+        servers.append(serve_chat(port).start())
+        for page, room in ((alice, "lobby"), (bob, "lobby"), (carol, "attic")):
+            page.wait_status(f"in {room}")
+        bob.say("Bob", "Back again")
+        assert alice.wait_message("Back again") == [
+            "AliceHello, lobby ✓",
+            "BobBack again",
+        ]
+        carol.say("Carol", "Still here")
+        assert carol.wait_message("Still here") == [
+            "CarolAnyone up here?",
+            "CarolStill here",
+        ]
+        assert bob.wait_message("Back again") == [
+            "AliceHello, lobby ✓",
+            "BobBack again",
+        ]
+    finally:
+        logs = []
+        for server in servers:
+            server.stop()
+            logs.append(server.log())
+            os.unlink(server.logfile.name)
+    for log in logs:
+        assert "Traceback" not in log, log
+
+
+@pytest.mark.redis
+def test_chat_across_two_processes_over_redis(browser):
+    missing = redis_missing()
+    if missing:
+        pytest.skip(missing)
+    redis = RedisServer().start()
+    ports = [free_port(), free_port()]
+    servers = [serve_chat(port, "--redis", redis.url).start() for port in ports]
+    try:
+        # One page on each process, both in the lobby, and one in the attic
+        # on the first process.
+        alice = ChatPage(browser, f"http://127.0.0.1:{ports[0]}/")
+        bob = ChatPage(browser, f"http://127.0.0.1:{ports[1]}/")
+        carol = ChatPage(browser, f"http://127.0.0.1:{ports[0]}/")
+        for page in (alice, bob, carol):
+            page.wait_status("in lobby")
+        carol.evaluate(
+            'const room = document.getElementById("room"); room.value = "attic";'
+            'room.dispatchEvent(new Event("change")); true'
+        )
+        carol.wait_status("in attic")
+        alice.say("Alice", "from process A")
+        assert bob.wait_message("from process A") == ["Alicefrom process A"]
+        bob.say("Bob", "from process B")
+        assert alice.wait_message("from process B") == [
+            "Alicefrom process A",
+            "Bobfrom process B",
+        ]
+        # Each message reached Bob once, and the attic heard nothing.
+        assert bob.evaluate(MESSAGES) == ["Alicefrom process A", "Bobfrom process B"]
+        carol.say("Carol", "attic only")
+        assert carol.wait_message("attic only") == ["Carolattic only"]
+    finally:
+        logs = []
+        for server in servers:
+            server.stop()
+            logs.append(server.log())
+            os.unlink(server.logfile.name)
+        redis.stop()
+    for log in logs:
+        assert "Traceback" not in log and "ERROR" not in log, log

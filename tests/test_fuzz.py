@@ -21,7 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
-TARGETS = ["frames", "protocol", "handshake_server", "handshake_client", "deflate"]
+TARGETS = [
+    "frames",
+    "protocol",
+    "handshake_server",
+    "handshake_client",
+    "deflate",
+    "http11",
+]
 
 
 def harness(target: str) -> ModuleType:

@@ -756,3 +756,11 @@ def test_server_is_still_serving(server: ServerProcess) -> None:
     assert status == 200
     assert json.loads(body)["target"] == "/ok"
     assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("code", [b"050", b"000", b"600", b"999"])
+def test_status_codes_outside_100_to_599_are_refused(code: bytes) -> None:
+    # Found by fuzz/fuzz_http11.py: "HTTP/1.1 050 ..." used to parse.
+    reader = ResponseReader()
+    with pytest.raises(HTTPParseError):
+        reader.read(bytearray(b"HTTP/1.1 " + code + b" Odd\r\n\r\n"))

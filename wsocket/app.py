@@ -68,6 +68,7 @@ from .handshake import SUPPORTED_VERSIONS, is_upgrade_request
 from .middleware import WebSocketMiddleware, handles_websockets
 from .realtime.events import Connection, Events
 from .realtime.jsonrpc import RawMessages
+from .realtime.script import CLIENT_JS_PATH, serve_client_js
 from .responses import (
     DEFAULT_CONTENT_TYPE,
     HTTPError,
@@ -612,6 +613,8 @@ class WSocketApp:
         # (path, method) and (path, "websocket") claims -> (route, implicit).
         self._taken: Dict[Tuple[str, str], Tuple[Route, bool]] = {}
         self._names: Dict[str, List[Route]] = {}
+        # The route serving wsocket.js that events() added, until the app's own.
+        self._client_js: Optional[Route] = None
         # (prefix as in PATH_INFO, app), longest prefix first.
         self._mounts: List[Tuple[str, Callable[..., Any]]] = []
         self._script_name: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -825,6 +828,9 @@ class WSocketApp:
         implicit: bool = False,
     ) -> Route:
         _check_options(websocket_options, f"route {path!r}")
+        if path == CLIENT_JS_PATH and self._client_js is not None:
+            self._remove(self._client_js)  # the app's own route wins
+            self._client_js = None
         options = {**self.websocket_options, **websocket_options}
         route = Route(path, handler, methods, websocket, websocket_only, style, options)
         route.name = name or getattr(handler, "__name__", None) or _describe(handler)
@@ -884,6 +890,18 @@ class WSocketApp:
         if route.websocket:
             keys.append((route.pattern, "websocket"))
         return keys
+
+    def _remove(self, route: Route) -> None:
+        """Unregister a route entirely."""
+        for rule in [r for r in self.router.rules if r.target is route]:
+            self.router.remove(rule)
+        self.routes.remove(route)
+        for key in self._keys(route):
+            if self._taken.get(key, (None,))[0] is route:
+                del self._taken[key]
+        named = self._names.get(route.name, [])
+        if route in named:
+            named.remove(route)
 
     def _demote(self, route: Route) -> None:
         """Stop a route from answering upgrades (it keeps its HTTP methods)."""
@@ -1073,6 +1091,10 @@ class WSocketApp:
                 and WebSocket options that override the app's). ``debug``
                 defaults to the app's.
 
+        The first call also serves the browser client, ``wsocket.js``, at
+        ``/wsocket.js`` (see :doc:`/howto/js-client`), unless the app has a
+        route of its own at that path (registered before or after).
+
         Returns:
             The :class:`~wsocket.realtime.Events` object, for its decorators.
         """
@@ -1081,6 +1103,14 @@ class WSocketApp:
         # Registered as a plain route: the endpoint answers the handshake
         # itself, after its authorize hooks, so that they can refuse with 401.
         self.add_route(path, endpoint, "GET", websocket=False)
+        if self._client_js is None and not any(
+            route.pattern == CLIENT_JS_PATH for route in self.routes
+        ):
+            # The browser client; a route of the app's own at that path,
+            # registered before or after, takes precedence.
+            self._client_js = self.add_route(
+                CLIENT_JS_PATH, serve_client_js, "GET", websocket=False
+            )
         return endpoint
 
     # -- events -------------------------------------------------------------------

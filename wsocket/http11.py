@@ -72,8 +72,9 @@ _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 # RFC 9112 section 4: status-line = HTTP-version SP status-code SP
 # [ reason-phrase ]; reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ).
 # A status line without "SP reason-phrase" is tolerated: servers send it.
+# RFC 9110 section 15: status codes outside 100..599 are invalid.
 _STATUS_LINE = re.compile(
-    rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t \x21-\x7e\x80-\xff]*))?"
+    rb"HTTP/([0-9])\.([0-9]) ([1-5][0-9]{2})(?: ([\t \x21-\x7e\x80-\xff]*))?"
 )
 # RFC 9110 section 5.5: field-vchar = VCHAR / obs-text, with SP and HTAB
 # inside; every other control character (NUL, CR, LF, VT...) is refused.

@@ -256,3 +256,98 @@ class ServerConfig:
 
     def __repr__(self) -> str:
         return self.name
+
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def redis_missing() -> Optional[str]:
+    """Why the Redis tests cannot run here, or ``None`` when they can."""
+    import shutil
+
+    if shutil.which("redis-server") is None and not os.path.exists(REDIS_SERVER):
+        return "needs redis-server (apt-get install redis-server)"
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return "needs the redis package (pip install 'wsocket[redis]')"
+    return None
+
+
+class RedisServer:
+    """A throw-away ``redis-server`` on a 127.0.0.1 port, without persistence.
+
+    ``tls=(certfile, keyfile)`` serves TLS only (``rediss://``); extra
+    ``options`` go on the command line. ``kill()`` ends it with SIGKILL and
+    ``start()`` brings a new one up on the same port, as a crash and a
+    restart would.
+    """
+
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        *options: str,
+        tls: Optional[Sequence[str]] = None,
+    ) -> None:
+        import shutil
+
+        self.options = list(options)
+        self.tls = tls
+        self.binary = shutil.which("redis-server") or REDIS_SERVER
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="wsocket-redis-")
+        self.proc: Optional[ServerProcess] = None
+
+    @property
+    def url(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        if self.tls:
+            certfile, keyfile = self.tls
+            listen = [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", certfile,
+                "--tls-key-file", keyfile,
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
+        else:
+            listen = ["--port", str(self.port)]
+        argv = [
+            self.binary,
+            *listen,
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self.dir,
+            *self.options,
+        ]  # fmt: skip
+        self.proc = ServerProcess(argv, self.port, ready_timeout=10.0).start()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the server and wait until it is gone."""
+        assert self.proc is not None
+        self.proc.signal(signal.SIGKILL)
+        self.proc.wait(5)
+        self.proc.stop()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            try:
+                os.unlink(self.proc.logfile.name)
+            except OSError:
+                pass
+            self.proc = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)

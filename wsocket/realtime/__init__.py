@@ -14,7 +14,8 @@ Usage::
 The wire protocol is JSON-RPC 2.0 (:mod:`wsocket.realtime.jsonrpc`), or any
 other through the format hook (:class:`Format`). Sends to rooms and
 connection ids go through a :class:`Backend` (:class:`MemoryBackend` by
-default). This package does not need gevent.
+default, :class:`RedisBackend` across processes and hosts). This package
+needs neither gevent nor redis.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from .jsonrpc import (
     Reply,
     RPCError,
 )
+from .redis import Emitter, RedisBackend
+from .script import CLIENT_JS_PATH, client_js, serve_client_js
 
 __all__ = [
     "Events",
@@ -46,6 +49,8 @@ __all__ = [
     "Backend",
     "Delivery",
     "MemoryBackend",
+    "RedisBackend",
+    "Emitter",
     "Format",
     "JSONRPC",
     "JSON_RPC",
@@ -62,4 +67,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "DEFAULT_MAX_QUEUE",
     "DEFAULT_MAX_QUEUE_BYTES",
+    "CLIENT_JS_PATH",
+    "client_js",
+    "serve_client_js",
 ]

@@ -17,7 +17,7 @@ process encodes with its own format.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Optional
+from typing import Any, Callable, Collection, Optional
 
 __all__ = ["Backend", "Delivery", "MemoryBackend"]
 
@@ -52,6 +52,13 @@ class Delivery:
             whether the connection is here (and open).
         """
         raise NotImplementedError
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name`` of the endpoint's ``stats``.
+
+        A backend reports what it publishes, loses and receives this way
+        (``n=0`` makes a counter appear). A no-op by default.
+        """
 
 
 class Backend:
@@ -88,6 +95,17 @@ class Backend:
 
     def left(self, conn_id: str, room: str) -> None:
         """A connection of this process left ``room`` (a no-op by default)."""
+
+    def run_once(self, name: str, start: Callable[[], None]) -> None:
+        """Call ``start()`` in one process only of all that share the backend.
+
+        For ``events.start_background_task(fn, once=True)``; ``name`` is the
+        same in every process for the same task. The default calls
+        ``start()`` at once: an in-process backend knows no other process.
+        A backend that spans processes elects one (and elects another when
+        that one dies).
+        """
+        start()
 
     def broadcast(
         self,

@@ -575,7 +575,9 @@ class Events(Delivery):
     Attributes:
         stats: counters: ``sent`` (messages written), ``dropped`` (events
             dropped by ``drop_oldest``), ``overflow_closed`` (connections
-            closed because their queue was full).
+            closed because their queue was full), and the backend's own
+            (:class:`~wsocket.realtime.RedisBackend`: ``published``,
+            ``publish_failed``, ``received``, ``redis_down``).
     """
 
     def __init__(
@@ -616,7 +618,9 @@ class Events(Delivery):
         self._lock = threading.Lock()
         self._conns: Dict[str, Connection] = {}
         self._rooms: Dict[str, Set[str]] = {}
-        self._tasks: List[Tuple[Callable[..., Any], Tuple[Any, ...]]] = []
+        self._tasks: List[
+            Tuple[Callable[..., Any], Tuple[Any, ...], Optional[str]]
+        ] = []
         self._pid = 0
         self._prim: Optional[Primitives] = None
         self._middleware = WebSocketMiddleware(self._session, **websocket_options)
@@ -780,6 +784,10 @@ class Events(Delivery):
         with self._lock:
             self.stats[name] += n
 
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[name] = self.stats.get(name, 0) + n
+
     # -- rooms -------------------------------------------------------------------
 
     def _join(self, conn: Connection, room: str) -> None:
@@ -810,7 +818,9 @@ class Events(Delivery):
 
     # -- background tasks --------------------------------------------------------
 
-    def start_background_task(self, fn: Callable[..., Any], *args: Any) -> None:
+    def start_background_task(
+        self, fn: Callable[..., Any], *args: Any, once: bool = False
+    ) -> None:
         """Run ``fn(*args)`` in the background, once per process.
 
         It may be called at import time: the task then starts when serving
@@ -818,13 +828,35 @@ class Events(Delivery):
         any fork. Called while serving, it starts at once. Under gevent the
         task is a greenlet, else a daemon thread; it ends when ``fn``
         returns.
+
+        Args:
+            fn: the task.
+            *args: its arguments.
+            once: run it in one process only of all that share the backend
+                (with :class:`~wsocket.realtime.RedisBackend`: one process
+                of the cluster, and another when that one dies; with the
+                in-process backend this changes nothing). The processes
+                tell the task by ``fn``'s module and qualified name.
         """
+        name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}"
         with self._lock:
-            self._tasks.append((fn, args))
+            self._tasks.append((fn, args, name if once else None))
             running = self._pid == os.getpid() and self._prim is not None
             prim = self._prim
         if running and prim is not None:
+            self._launch(prim, fn, args, name if once else None)
+
+    def _launch(
+        self,
+        prim: Primitives,
+        fn: Callable[..., Any],
+        args: Tuple[Any, ...],
+        once: Optional[str],
+    ) -> None:
+        if once is None:
             _start(prim, fn, args)
+        else:
+            self.backend.run_once(once, lambda: _start(prim, fn, args))
 
     def _start_backend(self) -> None:
         if self._pid == os.getpid():
@@ -843,8 +875,8 @@ class Events(Delivery):
                 return
             self._prim = prim
             tasks = list(self._tasks)
-        for fn, args in tasks:
-            _start(prim, fn, args)
+        for fn, args, once in tasks:
+            self._launch(prim, fn, args, once)
 
     # -- serving -----------------------------------------------------------------
 

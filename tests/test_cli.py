@@ -520,6 +520,8 @@ def test_new_project_passes_its_tests_and_serves(tmp_path: Path) -> None:
     with serve(project, "app:app") as server:
         page = get(server.port)
         assert 'new WSocketClient("/ws")' in page
+        # The script the page loads is served by the app, since it has events.
+        assert "WSocketClient" in get(server.port, "/wsocket.js")
         assert asyncio.run(echo_over_websockets(server.port, "hi")) == "hi"
         assert json.loads(get(server.port, "/api/hello/Ada")) == {"hello": "Ada"}
 

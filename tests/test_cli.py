@@ -23,6 +23,7 @@ from typing import Any, List, Optional, Sequence
 import pytest
 from helpers import MS, wait_for
 from integration.harness import ServerProcess, children, free_port
+from test_browser import browser  # noqa: F401 - the Chromium fixture
 
 import wsocket
 
@@ -524,6 +525,41 @@ def test_new_project_passes_its_tests_and_serves(tmp_path: Path) -> None:
         assert "WSocketClient" in get(server.port, "/wsocket.js")
         assert asyncio.run(echo_over_websockets(server.port, "hi")) == "hi"
         assert json.loads(get(server.port, "/api/hello/Ada")) == {"hello": "Ada"}
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_new_project_chats_in_chromium(tmp_path: Path, browser: Any) -> None:  # noqa: F811
+    from test_browser import PAGE_WAIT
+
+    assert wsocket_cli("new", "demo", cwd=tmp_path).returncode == 0
+    with serve(tmp_path / "demo", "app:app") as server:
+        url = f"http://127.0.0.1:{server.port}/"
+
+        def open_page() -> Any:
+            browser.open_page(url)
+            return browser.session
+
+        def wait(session: Any, expression: str) -> Any:
+            browser.session = session
+            return browser.evaluate(PAGE_WAIT.replace("EXPR", expression))
+
+        joined = 'document.getElementById("status").textContent.endsWith(" in lobby")'
+        ada, bob = open_page(), open_page()
+        wait(ada, joined)
+        wait(bob, joined)
+        browser.session = ada
+        browser.evaluate(
+            'document.getElementById("text").value = "hello from Ada";'
+            'document.getElementById("say").requestSubmit(); true'
+        )
+        lines = (
+            'Array.from(document.querySelectorAll("#log li"), (li) => li.textContent)'
+        )
+        said = f'{lines}.some((line) => line.endsWith(": hello from Ada"))'
+        assert wait(bob, said) is True
+        assert wait(ada, said) is True
+        assert "Traceback" not in server.log()
 
 
 def test_new_writes_into_a_path(tmp_path: Path) -> None:

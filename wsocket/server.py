@@ -38,7 +38,15 @@ from .http11 import (
     body_reader,
 )
 
-__all__ = ["WSGIServer", "make_server", "run", "import_app", "PortInUse", "AppNotFound"]
+__all__ = [
+    "WSGIServer",
+    "make_server",
+    "run",
+    "import_app",
+    "bind_socket",
+    "PortInUse",
+    "AppNotFound",
+]
 
 logger = logging.getLogger("wsocket.server")
 #: One line per request: client, request line, status, bytes sent, duration.
@@ -668,6 +676,9 @@ class WSGIServer:
         limits: the HTTP/1.1 parsing limits (request line, header count and
             size, chunk lines, trailers); see :class:`wsocket.http11.Limits`.
         backlog: the listen queue length.
+        sock: a listening socket to serve on instead of binding ``host`` and
+            ``port`` (see :func:`bind_socket`); its address is used. Several
+            processes may serve on one socket inherited across a fork.
     """
 
     def __init__(
@@ -683,6 +694,7 @@ class WSGIServer:
         head_timeout: float = 10.0,
         limits: Optional[Limits] = None,
         backlog: int = 1024,
+        sock: Optional[socket.socket] = None,
     ) -> None:
         if concurrency not in ("threading", "gevent"):
             raise ValueError("concurrency must be 'threading' or 'gevent'")
@@ -702,23 +714,26 @@ class WSGIServer:
         self._active = 0
         self._count_lock = threading.Lock()
         self._connections: Set[_Connection] = set()
+        #: False for a socket passed in, which other processes may share.
+        self._owns_socket = sock is None
+        if sock is None:
+            sock = bind_socket(host, port, backlog=backlog)
+        else:
+            self.host = sock.getsockname()[0]
+            if concurrency == "threading":
+                # stop() cannot shut a shared socket down to wake accept()
+                # (that would stop the other processes too): wake up now
+                # and then instead. Accepted sockets stay blocking.
+                sock.settimeout(0.5)
         if concurrency == "gevent":
             from gevent import socket as gsocket
 
-            self._socket_mod: Any = gsocket
-        else:
-            self._socket_mod = socket
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = self._socket_mod.socket(family, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.socket.bind((host, port))
-        except OSError as exc:
-            self.socket.close()
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(host, port) from None
-            raise
-        self.socket.listen(backlog)
+            if not isinstance(sock, gsocket.socket):
+                # The same listening socket, made cooperative.
+                sock = gsocket.socket(
+                    sock.family, sock.type, sock.proto, fileno=sock.detach()
+                )
+        self.socket: Any = sock
         #: The port actually bound (useful with ``port=0``).
         self.port: int = self.socket.getsockname()[1]
         self._stopped = threading.Event()
@@ -803,6 +818,12 @@ class WSGIServer:
         """Connections being served now (HTTP and WebSocket)."""
         return self._active
 
+    def _shutdown_listener(self) -> None:
+        # shutdown() wakes a thread blocked in accept() on an owned socket;
+        # a shared one stays listening for the other processes.
+        if self._owns_socket:
+            self.socket.shutdown(socket.SHUT_RDWR)
+
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, close open WebSockets with 1001, return within ``grace`` s.
 
@@ -815,7 +836,7 @@ class WSGIServer:
         self._stopping.set()
         try:
             # shutdown() wakes a thread blocked in accept(); close() alone does not.
-            self.socket.shutdown(socket.SHUT_RDWR)
+            self._shutdown_listener()
         except OSError:
             pass
         try:
@@ -847,6 +868,38 @@ def _shutdown(sock: Any) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+def bind_socket(
+    host: str = "127.0.0.1", port: int = 8080, *, backlog: int = 1024
+) -> socket.socket:
+    """Open a TCP socket listening on ``host:port``, as :class:`WSGIServer` does.
+
+    Pass it to :class:`WSGIServer` (``sock=``) in one process or in several
+    forked from the one that bound it.
+
+    Args:
+        host: the address to bind; an IPv6 address when it holds ``:``.
+        port: the port; ``0`` picks a free one.
+        backlog: the listen queue length.
+
+    Raises:
+        PortInUse: another program listens on ``host:port``.
+        OSError: for a host that is not an address of this machine or does
+            not resolve (:class:`socket.gaierror`), or a port not allowed.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port) from None
+        raise
+    sock.listen(backlog)
+    return sock
 
 
 def _gevent_available() -> bool:

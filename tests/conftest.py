@@ -1,0 +1,69 @@
+"""Lanes of the test suite.
+
+Markers name what a test needs, so that a contributor can leave the slow
+lanes out (setup.cfg registers them; CONTRIBUTING in docs/project says
+which command runs which lane)::
+
+    pytest -m "not integration and not browser and not docs and not redis"
+
+``integration``, ``browser`` and ``docs`` are given here by path (and
+``integration`` by a test's name), so that test files need not repeat
+them. ``soak`` tests (long runs under load) are skipped unless the marker
+expression asks for them (``pytest -m soak``); plain ``pytest`` runs
+everything else.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+
+#: Marker -> test paths (relative to tests/) that carry it.
+BY_PATH = {
+    # Real servers in subprocesses: the example apps under each server,
+    # closing under pressure.
+    "integration": ("integration/", "test_examples.py", "test_closing.py"),
+    "browser": ("test_browser.py",),
+    "docs": ("test_docs.py",),
+}
+
+#: Marker -> words in a test's name that give it: a test that runs a server
+#: of another project in a subprocess says so in its name.
+BY_NAME = {
+    "integration": ("subprocess",),
+}
+
+_ASKS_FOR_SOAK = re.compile(r"(?<!not )\bsoak\b")
+
+
+def lanes_of(path: Path) -> list[str]:
+    """The markers a test file gets from where it lives."""
+    try:
+        relative = path.resolve().relative_to(TESTS).as_posix()
+    except ValueError:  # collected from outside tests/
+        return []
+    return [
+        marker
+        for marker, prefixes in BY_PATH.items()
+        if any(relative.startswith(prefix) for prefix in prefixes)
+    ]
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    run_soak = bool(_ASKS_FOR_SOAK.search(config.option.markexpr or ""))
+    skip_soak = pytest.mark.skip(reason="a soak test: run it with pytest -m soak")
+    for item in items:
+        for marker in lanes_of(Path(str(item.fspath))):
+            item.add_marker(marker)
+        name = getattr(item, "originalname", item.name)
+        for marker, words in BY_NAME.items():
+            if any(word in name for word in words):
+                item.add_marker(marker)
+        if not run_soak and item.get_closest_marker("soak") is not None:
+            item.add_marker(skip_soak)

@@ -1,4 +1,9 @@
-"""Serve the matrix app with wsocket's own run(): serve_wsocket.py PORT MODE."""
+"""Serve the matrix app with wsocket's own run(): serve_wsocket.py PORT MODE.
+
+Environment: ``GRACE`` (seconds, 5 by default), ``HEAD_TIMEOUT`` (seconds,
+the server's default when unset) and ``APP`` (``module:attr``, the matrix
+app when unset).
+"""
 
 import os
 import sys
@@ -12,8 +17,17 @@ if sys.argv[2] == "gevent":
 
     monkey.patch_all()
 
-from tests.integration.matrix_app import app  # noqa: E402
+import importlib  # noqa: E402
+
 from wsocket import run  # noqa: E402
+
+module, _, attr = os.environ.get("APP", "tests.integration.matrix_app:app").partition(
+    ":"
+)
+app = getattr(importlib.import_module(module), attr)
+options = {}
+if os.environ.get("HEAD_TIMEOUT"):
+    options["head_timeout"] = float(os.environ["HEAD_TIMEOUT"])
 
 run(
     app,
@@ -21,4 +35,5 @@ run(
     int(sys.argv[1]),
     sys.argv[2],
     grace=float(os.environ.get("GRACE", "5")),
+    **options,
 )

@@ -534,21 +534,24 @@ class WebSocket:
                 )
         elif not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
-        protocol = self.protocol
         with self._write_lock:
-            with self._proto_lock:
-                if protocol.state is not _OPEN:
-                    raise protocol.close_exc()
-                if binary:
-                    if isinstance(data, str):
-                        data = data.encode("utf-8")
-                    protocol.send_binary(data)
-                else:
-                    protocol.send_text(data)
-                out = protocol.data_to_send()
-            self._write(out)
-        if protocol.has_data_to_send():
+            self._write(self._encode(data, binary))
+        if self.protocol.has_data_to_send():
             self._flush(blocking=False)
+
+    def _encode(self, data: Any, binary: bool) -> List[bytes]:
+        """Frame a message in the protocol; the caller holds the write lock."""
+        protocol = self.protocol
+        with self._proto_lock:
+            if protocol.state is not _OPEN:
+                raise protocol.close_exc()
+            if binary:
+                if isinstance(data, str):
+                    data = data.encode("utf-8")
+                protocol.send_binary(data)
+            else:
+                protocol.send_text(data)
+            return protocol.data_to_send()
 
     def send_nowait(
         self,
@@ -585,16 +588,7 @@ class WebSocket:
         handed_over = False
         protocol = self.protocol
         try:
-            with self._proto_lock:
-                if protocol.state is not _OPEN:
-                    raise protocol.close_exc()
-                if binary:
-                    if isinstance(data, str):
-                        data = data.encode("utf-8")
-                    protocol.send_binary(data)
-                else:
-                    protocol.send_text(data)
-                out = b"".join(protocol.data_to_send())
+            out = b"".join(self._encode(data, binary))
             try:
                 sent = _send_without_waiting(self.sock, out)
             except OSError:

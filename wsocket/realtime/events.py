@@ -30,6 +30,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 import traceback
 from collections import deque
 from typing import (
@@ -84,6 +85,11 @@ DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 #: Messages a connection may have waiting for its worker before the reader
 #: stops reading (the peer then waits on TCP flow control).
 _MAX_PENDING = 128
+#: A connection whose queue is over its bounds is kept while its writer
+#: made progress this recently (seconds)...
+_PROGRESS_WINDOW = 0.5
+#: ...and while its queue stays within this many times its bounds.
+_SLACK = 8
 #: ``concurrent=True`` handlers running at once per connection; beyond it,
 #: they run on the worker, in order.
 _MAX_CONCURRENT = 64
@@ -230,6 +236,8 @@ class Connection:
         self._queue: Deque[Tuple[Any, int, bool]] = deque()
         self._queued_bytes = 0
         self._writing = False
+        self._progress = time.monotonic()  # when the writer last got a message out
+        self._watching = False  # a task checks the progress of a full queue
         self._closed = False  # nothing more is accepted for sending
         self._close_error: Optional[ConnectionClosed] = None
         self._done = prim.Event()  # the session is over
@@ -344,6 +352,7 @@ class Connection:
                     self._closed = True
                     raise
                 if sent:
+                    self._progress = time.monotonic()
                     events._count("sent")
                     return
             queue = self._queue
@@ -352,12 +361,13 @@ class Connection:
                 or self._queued_bytes + size > events.max_queue_bytes
             ):
                 if events.overflow != "drop_oldest":
-                    self._overflow()
-                    raise self._closed_error()
-                if droppable and size > events.max_queue_bytes:
+                    if not self._keep_over_bounds(size):
+                        self._overflow()
+                        raise self._closed_error()
+                elif droppable and size > events.max_queue_bytes:
                     events._count("dropped")  # could never fit
                     return
-                if not self._drop_oldest(size):
+                elif not self._drop_oldest(size):
                     self._overflow()  # replies and calls alone fill it
                     raise self._closed_error()
                 queue = self._queue
@@ -367,6 +377,49 @@ class Connection:
                 return
             self._writing = True
         self._prim.spawn(self._write_loop, "wsocket-writer")
+
+    def _keep_over_bounds(self, size: int) -> bool:
+        """Whether a full queue may take one more message: the client reads.
+
+        A client that reads but is behind (a burst bigger than the socket
+        buffers) keeps its writer making progress; one that never reads
+        stops it. While the writer got a message out within
+        ``_PROGRESS_WINDOW`` seconds, the queue may grow to ``_SLACK`` times
+        its bounds; a task then checks that progress goes on, and closes
+        the connection with 1013 when it stops. The caller holds the lock.
+        """
+        events = self._events
+        if not self._writing or (
+            time.monotonic() - self._progress > _PROGRESS_WINDOW
+            or len(self._queue) >= _SLACK * events.max_queue
+            or self._queued_bytes + size > _SLACK * events.max_queue_bytes
+        ):
+            return False
+        if not self._watching:
+            self._watching = True
+            self._prim.spawn(self._watch_progress, "wsocket-progress")
+        return True
+
+    def _watch_progress(self) -> None:
+        """Close a connection over its bounds whose writer stopped."""
+        events = self._events
+        pause = self._prim.Event()
+        while True:
+            pause.wait(_PROGRESS_WINDOW)
+            with self._lock:
+                if self._closed:
+                    self._watching = False
+                    return
+                if (
+                    len(self._queue) <= events.max_queue
+                    and self._queued_bytes <= events.max_queue_bytes
+                ):
+                    self._watching = False
+                    return
+                if time.monotonic() - self._progress > _PROGRESS_WINDOW:
+                    self._watching = False
+                    self._overflow()
+                    return
 
     def _drop_oldest(self, size: int) -> bool:
         """Drop queued events, oldest first, until ``size`` more bytes fit.
@@ -451,6 +504,7 @@ class Connection:
             except Exception:
                 logger.exception("error writing to connection %s", self.id)
                 continue
+            self._progress = time.monotonic()
             events._count("sent")
 
     def close(self, code: int = 1000, reason: str = "") -> None:

@@ -87,7 +87,7 @@ DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 _MAX_PENDING = 128
 #: A connection whose queue is over its bounds is kept while its writer
 #: made progress this recently (seconds)...
-_PROGRESS_WINDOW = 0.5
+_PROGRESS_WINDOW = 2.0
 #: ...and while its queue stays within this many times its bounds.
 _SLACK = 8
 #: ``concurrent=True`` handlers running at once per connection; beyond it,

@@ -25,6 +25,7 @@ from wsocket.frames import (
     Frame,
     Opcode,
     build_header,
+    encode_frame,
     is_sendable_close_code,
     is_valid_close_code,
     parse_close,
@@ -653,3 +654,26 @@ def test_parse_bytes_like(wrap: type) -> None:
     frame, consumed = Frame.parse(rest, mask=False)  # type: ignore[misc]
     assert frame == Frame(Opcode.BINARY, binary_payload(65536))
     assert type(frame.payload) is bytes
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
+def test_encode_frame_frames_a_whole_message_unmasked(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256 + 1)
+    payload = payload[:size]
+    if size < 126:
+        header = struct.pack("!BB", 0x82, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x82, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, size)
+    assert encode_frame(payload) == header + payload
+    text = "é" * (size // 2)
+    encoded = text.encode("utf-8")
+    frame = encode_frame(text)
+    assert frame[0] == 0x81
+    assert frame.endswith(encoded)
+    result = Frame.parse(frame, mask=False)
+    assert result is not None
+    parsed, consumed = result
+    assert consumed == len(frame)
+    assert (parsed.opcode, parsed.fin, parsed.payload) == (Opcode.TEXT, True, encoded)

@@ -30,6 +30,7 @@ from wsocket.exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
+from wsocket.frames import encode_frame
 from wsocket.protocol import (
     CLIENT,
     SERVER,
@@ -197,6 +198,48 @@ def test_message_sizes(size: int, kind: str, side: Side) -> None:
     assert wire[0] == 0x80 | opcode
     assert receiver.failure is None
     assert receiver.data_to_send() == []
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_send_prepared_puts_the_shared_frame_on_the_wire(size: int) -> None:
+    text = text_of_size(size)
+    frame = encode_frame(text)
+    p = Pair()
+    assert p.server.send_prepared(frame) is True
+    p.server.send_binary(b"after")  # ordinary sends go on behind it
+    assert p.server.data_to_send() == [frame, build_frame(0x2, b"after")]
+    p.client.receive_data(frame + build_frame(0x2, b"after"))
+    assert p.client.events_received() == [TextMessage(text), BinaryMessage(b"after")]
+
+
+def test_send_prepared_declines_where_the_frame_would_be_wrong() -> None:
+    frame = encode_frame("hi")
+    # A client masks its frames.
+    assert Pair().client.send_prepared(frame) is False
+    # Compression is negotiated: the connection frames (and compresses) itself.
+    client_ext, server_ext = negotiated(DeflateOptions())
+    p = Pair(client_deflate=client_ext, server_deflate=server_ext)
+    assert p.server.send_prepared(frame) is False
+    # A fragmented message is in progress: no other data frame may cut in.
+    p = Pair()
+    p.server.send_text("first half ", fin=False)
+    assert p.server.send_prepared(frame) is False
+    p.server.send_continuation("second half", fin=True)
+    assert p.server.send_prepared(frame) is True
+    p.to_client()
+    assert p.client.events_received() == [
+        TextMessage("first half second half"),
+        TextMessage("hi"),
+    ]
+    # Declining queued nothing.
+    assert not p.server.has_data_to_send()
+
+
+def test_send_prepared_after_close_raises() -> None:
+    p = Pair()
+    p.server.send_close(1000)
+    with pytest.raises(InvalidState):
+        p.server.send_prepared(encode_frame("late"))
 
 
 def test_text_accepts_str_and_utf8_bytes() -> None:

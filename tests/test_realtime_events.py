@@ -482,6 +482,31 @@ def test_rooms_with_exclude_and_emit_to() -> None:
         assert pb.call("add", [2, 2])["result"] == 4
 
 
+def test_broadcast_reaches_plain_and_compressed_clients_alike() -> None:
+    # A broadcast frames its message once for the connections that can
+    # share the frame; a connection with permessage-deflate frames (and
+    # compresses) its own copy. Both get exactly the message.
+    app, events = rooms_app()
+    app.websocket_options["compression"] = "deflate"
+    client = TestClient(app)
+    with (
+        client.websocket_connect("/ws") as a,
+        client.websocket_connect("/ws", compression="deflate") as b,
+        client.websocket_connect("/ws") as c,
+    ):
+        assert a.protocol.deflate is None and c.protocol.deflate is None
+        assert b.protocol.deflate is not None  # negotiated
+        peers = [Peer(a), Peer(b), Peer(c)]
+        for peer in peers:
+            assert peer.call("whoami")["result"] in events.connections
+        for params in ({"n": 1}, {"text": "héllo ☃ " * 30}, {"big": "x" * 70000}):
+            events.broadcast("news", params)
+            expected = {"jsonrpc": "2.0", "method": "news", "params": params}
+            for peer in peers:
+                assert peer.recv() == expected
+        assert events.stats["sent"] >= 3 * 4
+
+
 def test_ids_are_random_and_url_safe() -> None:
     app, events = rooms_app()
     client = TestClient(app)

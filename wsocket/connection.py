@@ -21,6 +21,7 @@ task reads in their place, keeping messages for the next :meth:`receive`.
 
 from __future__ import annotations
 
+import _socket
 import logging
 import os
 import socket
@@ -29,6 +30,7 @@ import time
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Dict,
     Iterator,
     List,
@@ -154,6 +156,7 @@ class WebSocket:
         "_end_told",
         "_going_away",
         "_tls",
+        "_send_now",
         "_eof_deadline",
         "_closing_deadline",
         "_last_rx",
@@ -224,6 +227,7 @@ class WebSocket:
         # server stop): the code to report if the peer never answers it.
         self._going_away: Optional[Tuple[int, str]] = None
         self._tls = callable(getattr(sock, "pending", None))
+        self._send_now = _nowait_sender(sock)
         if extra:
             self._feed(extra)
         if ping_interval is not None:
@@ -582,15 +586,37 @@ class WebSocket:
             ConnectionClosed: if the connection is closed or closing.
             TypeError: if ``data`` is neither str nor bytes-like.
         """
-        binary = _binary_flag(data, binary)
+        return self._send_nowait(data, _binary_flag(data, binary), None)
+
+    def _send_nowait(self, data: Any, binary: bool, frame: Optional[bytes]) -> bool:
+        """:meth:`send_nowait`, given the frame of a broadcast if there is one.
+
+        ``frame`` is ``data`` framed once for every connection (see
+        :meth:`Protocol.send_prepared`): written as it is where the
+        connection allows, which saves framing the message again.
+        """
         if not self._write_lock.acquire(False):
             return False
         handed_over = False
         protocol = self.protocol
         try:
-            out = b"".join(self._encode(data, binary))
+            with self._proto_lock:
+                if protocol.state is not _OPEN:
+                    raise protocol.close_exc()
+                if frame is None or not protocol.send_prepared(frame):
+                    if not binary:
+                        protocol.send_text(data)
+                    elif isinstance(data, str):
+                        protocol.send_binary(data.encode("utf-8"))
+                    else:
+                        protocol.send_binary(data)
+                out = protocol.data_to_send()
+            data = out[0] if len(out) == 1 else b"".join(out)
+            send_now = self._send_now
             try:
-                sent = _send_without_waiting(self.sock, out)
+                sent = send_now(data) if send_now is not None else 0
+            except BlockingIOError:
+                sent = 0
             except OSError:
                 # The peer is gone, as in _write().
                 with self._proto_lock:
@@ -600,11 +626,11 @@ class WebSocket:
                 raise ConnectionClosedError(
                     1006, "connection lost while sending"
                 ) from None
-            if sent < len(out):
+            if sent < len(data):
                 # The frame is committed (compression state moved on): the
                 # rest must follow before any other frame, so the lock goes
                 # to a task that writes it.
-                rest = memoryview(out)[sent:]
+                rest = memoryview(data)[sent:]
                 self._prim.spawn(lambda: self._write_rest(rest), "wsocket-send")
                 handed_over = True
         finally:
@@ -933,27 +959,29 @@ def _binary_flag(data: Any, binary: Optional[bool]) -> bool:
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
-def _send_without_waiting(sock: Any, data: bytes) -> int:
-    """Write what ``sock`` takes at once; return how many bytes that was.
+def _nowait_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
+    """A function that writes what ``sock`` takes at once, without waiting.
 
-    A plain socket gets ``MSG_DONTWAIT``, which leaves its blocking mode
-    alone (a reader may be waiting in ``recv()`` on it); a gevent socket is
-    asked not to wait. For other sockets (TLS, eventlet, platforms without
-    the flag) nothing is written here, and the caller's background task
-    writes it all.
-
-    Raises:
-        OSError: if the connection is broken.
+    It returns how many bytes the kernel took, and raises
+    :exc:`BlockingIOError` when it took none, or :exc:`OSError` when the
+    connection is broken. A plain socket gets ``MSG_DONTWAIT``, which
+    leaves its blocking mode alone (a reader may be waiting in ``recv()``
+    on it); a gevent socket's own non-blocking socket is written directly,
+    which involves no switch to the hub. ``None`` for sockets that cannot
+    (TLS, eventlet, platforms without the flag): their messages are written
+    by a background task.
     """
     if isinstance(sock, ssl.SSLSocket) or is_eventlet_socket(sock):
-        return 0
-    try:
-        if is_gevent_socket(sock):
-            if getattr(sock, "_sslobj", None) is not None:
-                return 0
-            return int(sock.send(data, 0, 0.0))
-        if not _DONTWAIT:
-            return 0
-        return int(sock.send(data, _DONTWAIT))
-    except BlockingIOError:
-        return 0
+        return None
+    if is_gevent_socket(sock):
+        if getattr(sock, "_sslobj", None) is not None:
+            return None
+        raw = getattr(sock, "_sock", None)
+        if isinstance(raw, _socket.socket) and raw.gettimeout() == 0.0:
+            return raw.send
+        gsend = sock.send
+        return lambda data: int(gsend(data, 0, 0.0))
+    if not _DONTWAIT:
+        return None
+    send = sock.send
+    return lambda data: int(send(data, _DONTWAIT))

@@ -33,6 +33,7 @@ __all__ = [
     "Frame",
     "apply_mask",
     "build_header",
+    "encode_frame",
     "parse_header",
     "parse_close",
     "serialize_close",
@@ -146,6 +147,19 @@ def build_header(
     if mask is not None:
         header += mask
     return header
+
+
+def encode_frame(message: Union[str, bytes]) -> bytes:
+    """Frame a whole message as one final, unmasked frame, as a server sends it.
+
+    A ``str`` becomes a Text frame (encoded in UTF-8), ``bytes`` a Binary
+    frame. A broadcast frames its message once with this and gives the
+    result to each connection's :meth:`~wsocket.protocol.Protocol.send_prepared`.
+    """
+    if isinstance(message, str):
+        payload = message.encode("utf-8")
+        return build_header(OP_TEXT, len(payload)) + payload
+    return build_header(OP_BINARY, len(message)) + message
 
 
 def serialize_close(code: Optional[int] = 1000, reason: str = "") -> bytes:

@@ -772,6 +772,32 @@ class Protocol:
             data = data.encode("utf-8")
         self._send_data(OP_TEXT, data, fin)
 
+    def send_prepared(self, frame: bytes) -> bool:
+        """Queue ``frame``, a data frame built once for many connections.
+
+        A broadcast frames its message once (see :func:`~wsocket.frames.encode_frame`)
+        and hands the same bytes to every connection that may send them
+        as they are: a server side (frames unmasked) without compression
+        and with no fragmented message in progress.
+
+        Args:
+            frame: a complete, final, unmasked Text or Binary frame without
+                reserved bits.
+
+        Returns:
+            ``True`` if the frame was queued; ``False`` (nothing queued)
+            when this connection must frame the message itself, with
+            :meth:`send_text` or :meth:`send_binary`.
+
+        Raises:
+            InvalidState: if the connection is not open.
+        """
+        self._check_open()
+        if self._mask_out or self.deflate is not None or self._send_opcode:
+            return False
+        self._out.append(frame)
+        return True
+
     def send_binary(self, data: BytesLike, fin: bool = True) -> None:
         """Queue a binary message (or its first fragment when ``fin`` is false).
 

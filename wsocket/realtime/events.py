@@ -52,6 +52,7 @@ from typing import (
 from ..concurrency import Primitives, primitives_for
 from ..connection import WebSocket
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from ..frames import encode_frame
 from ..handshake import is_upgrade_request
 from ..middleware import WebSocketMiddleware
 from ..request import Request
@@ -280,8 +281,8 @@ class Connection:
                 overflow too, with code 1013).
         """
         message = self._events.format.encode_event(method, params)
-        if message is not None:
-            self._send(message, True)
+        if message is not None and self._send(message, True):
+            self._events._count("sent")
 
     def call(self, method: str, params: Any = None, timeout: float = 10.0) -> Any:
         """Call ``method`` on the client and return its result.
@@ -307,7 +308,8 @@ class Connection:
                     f"the {type(self._events.format).__name__} format cannot "
                     "send calls to the client"
                 )
-            self._send(message, False)
+            if self._send(message, False):
+                self._events._count("sent")
             if not pending.event.wait(timeout):
                 raise TimeoutError(
                     f"no reply to {method!r} from the client within {timeout}s"
@@ -338,23 +340,30 @@ class Connection:
             return ConnectionClosedError(1006, "connection closing")
         return ws.protocol.close_exc()
 
-    def _send(self, message: Message, droppable: bool) -> None:
-        """Send now if possible, else queue; never waits for the peer."""
+    def _send(
+        self, message: Message, droppable: bool, frame: Optional[bytes] = None
+    ) -> bool:
+        """Send now if possible, else queue; never waits for the peer.
+
+        ``frame`` is ``message`` framed once for a broadcast. Returns True
+        when the message went out now; the caller counts it as sent (a
+        queued one is counted by the writer).
+        """
         events = self._events
         size = len(message)
         with self._lock:
             if self._closed:
                 raise self._closed_error()
             if not self._queue and not self._writing:
+                ws = self.websocket
                 try:
-                    sent = self.websocket.send_nowait(message)
+                    sent = ws._send_nowait(message, isinstance(message, bytes), frame)
                 except ConnectionClosed:
                     self._closed = True
                     raise
                 if sent:
                     self._progress = time.monotonic()
-                    events._count("sent")
-                    return
+                    return True
             queue = self._queue
             if (
                 len(queue) >= events.max_queue
@@ -366,7 +375,7 @@ class Connection:
                         raise self._closed_error()
                 elif droppable and size > events.max_queue_bytes:
                     events._count("dropped")  # could never fit
-                    return
+                    return False
                 elif not self._drop_oldest(size):
                     self._overflow()  # replies and calls alone fill it
                     raise self._closed_error()
@@ -374,9 +383,10 @@ class Connection:
             queue.append((message, size, droppable))
             self._queued_bytes += size
             if self._writing:
-                return
+                return False
             self._writing = True
         self._prim.spawn(self._write_loop, "wsocket-writer")
+        return False
 
     def _keep_over_bounds(self, size: int) -> bool:
         """Whether a full queue may take one more message: the client reads.
@@ -802,7 +812,8 @@ class Events(Delivery):
                 conns = self._conns
                 targets = [conns[i] for i in members if i in conns]
         message: Optional[Message] = None
-        count = 0
+        frame = b""
+        count = sent_now = 0
         for conn in targets:
             if conn.id in exclude or conn._closed:
                 continue
@@ -810,11 +821,15 @@ class Events(Delivery):
                 message = self.format.encode_event(method, params)
                 if message is None:
                     return 0
+                frame = encode_frame(message)  # once for every connection
             try:
-                conn._send(message, True)
+                if conn._send(message, True, frame):
+                    sent_now += 1
             except ConnectionClosed:
                 continue
             count += 1
+        if sent_now:
+            self._count("sent", sent_now)
         prim = self._prim
         if prim is not None and prim.name == "gevent" and count > 1:
             # A loop of broadcasts never blocks, so under gevent it would
@@ -1167,7 +1182,8 @@ class Events(Delivery):
             messages = self.format.encode_replies(checked, batch)
         for message in messages:
             try:
-                conn._send(message, False)
+                if conn._send(message, False):
+                    self._count("sent")
             except ConnectionClosed:
                 return
 

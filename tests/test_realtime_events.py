@@ -749,6 +749,35 @@ def test_full_queue_closes_with_1013_without_waiting(setup: Any) -> None:
         wait_for(lambda: len(events.connections) == 1, TIMEOUT)
 
 
+def test_a_backlog_is_written_in_order_with_few_writes() -> None:
+    # A client that does not read for a while gets its backlog in order,
+    # nothing lost, the Close after it, and in far fewer writes than
+    # messages: the writer frames what waits and writes it at once.
+    app, events = make_app(max_queue=10_000, max_queue_bytes=10**9)
+    writes: list[int] = []
+    with TestClient(app).websocket_connect("/ws") as ws:
+        peer = Peer(ws)
+        peer.call("add", [0, 0])
+        (conn,) = events.connections.values()
+        original = conn.websocket._write
+
+        def counting_write(out: list[bytes]) -> None:
+            writes.append(len(out))
+            original(out)
+
+        conn.websocket._write = counting_write  # type: ignore[method-assign]
+        payload = "y" * 1000
+        for i in range(2000):
+            conn.emit("n", [i, payload])
+        conn.close(1000, "done")
+        for i in range(2000):
+            assert peer.recv()["params"][0] == i
+        assert ws.receive(timeout=TIMEOUT) is None
+        assert ws.close_code == 1000 and ws.close_reason == "done"
+    assert events.stats["sent"] >= 2001
+    assert 0 < len(writes) < 1000, len(writes)
+
+
 def test_drop_oldest_keeps_the_connection_and_the_replies() -> None:
     app, events = make_app(max_queue=10, max_queue_bytes=10**9, overflow="drop_oldest")
     release = threading.Event()

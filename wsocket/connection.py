@@ -640,6 +640,32 @@ class WebSocket:
             self._flush(blocking=False)
         return True
 
+    def _send_batch(self, messages: List[Tuple[Any, Optional[bytes]]]) -> None:
+        """Send several messages with one write, waiting as :meth:`send` does.
+
+        Each item is ``(message, frame)``: a ``str`` (text) or ``bytes``
+        (binary) message, and its frame from a broadcast or ``None`` (see
+        :meth:`_send_nowait`). A client that fell behind gets its backlog
+        this way, at the cost of one system call instead of one each.
+        """
+        protocol = self.protocol
+        with self._write_lock:
+            with self._proto_lock:
+                if protocol.state is not _OPEN:
+                    raise protocol.close_exc()
+                for data, frame in messages:
+                    if frame is None or not protocol.send_prepared(frame):
+                        if isinstance(data, str):
+                            protocol.send_text(data)
+                        else:
+                            protocol.send_binary(data)
+                out = protocol.data_to_send()
+            if len(out) > 1 and sum(map(len, out)) <= 65536:
+                out = [b"".join(out)]
+            self._write(out)
+        if protocol.has_data_to_send():
+            self._flush(blocking=False)
+
     def _write_rest(self, rest: memoryview) -> None:
         """Finish a frame :meth:`send_nowait` began; owns the write lock."""
         try:

@@ -91,6 +91,9 @@ _MAX_PENDING = 128
 _PROGRESS_WINDOW = 2.0
 #: ...and while its queue stays within this many times its bounds.
 _SLACK = 8
+# A writer that finds a backlog frames up to this many bytes of it and
+# writes them with one system call.
+_BATCH_BYTES = 65536
 #: ``concurrent=True`` handlers running at once per connection; beyond it,
 #: they run on the worker, in order.
 _MAX_CONCURRENT = 64
@@ -234,7 +237,8 @@ class Connection:
         self._prim = prim
         self._rooms: Set[str] = set()
         self._lock = prim.Lock()
-        self._queue: Deque[Tuple[Any, int, bool]] = deque()
+        # (message, size, droppable, shared frame or None); a _Close last.
+        self._queue: Deque[Tuple[Any, int, bool, Optional[bytes]]] = deque()
         self._queued_bytes = 0
         self._writing = False
         self._progress = time.monotonic()  # when the writer last got a message out
@@ -380,7 +384,7 @@ class Connection:
                     self._overflow()  # replies and calls alone fill it
                     raise self._closed_error()
                 queue = self._queue
-            queue.append((message, size, droppable))
+            queue.append((message, size, droppable, frame))
             self._queued_bytes += size
             if self._writing:
                 return False
@@ -441,7 +445,7 @@ class Connection:
         limit_n, limit_bytes = events.max_queue, events.max_queue_bytes
         size = min(size, limit_bytes)
         queue = self._queue
-        kept: Deque[Tuple[Any, int, bool]] = deque()
+        kept: Deque[Tuple[Any, int, bool, Optional[bytes]]] = deque()
         dropped = 0
         while queue and (
             len(queue) + len(kept) >= limit_n or self._queued_bytes + size > limit_bytes
@@ -476,7 +480,7 @@ class Connection:
     def _start_close_locked(self, code: int, reason: str) -> None:
         """Queue a Close behind what is queued; abort after close_timeout."""
         self._closed = True
-        self._queue.append((_Close(code, reason), 0, False))
+        self._queue.append((_Close(code, reason), 0, False, None))
         if not self._writing:
             self._writing = True
             self._prim.spawn(self._write_loop, "wsocket-writer")
@@ -490,20 +494,35 @@ class Connection:
             self.websocket.abort()
 
     def _write_loop(self) -> None:
+        """Write the queue out; a backlog goes in batches, one write each.
+
+        A client that fell behind has several messages waiting: they are
+        framed together and written with one system call instead of one
+        per message (up to ``_BATCH_BYTES`` at a time).
+        """
         ws = self.websocket
         events = self._events
         while True:
             with self._lock:
-                if not self._queue:
+                queue = self._queue
+                if not queue:
                     self._writing = False
                     return
-                message, size, _ = self._queue.popleft()
-                self._queued_bytes -= size
+                head = queue.popleft()
+                batch = [head]
+                total = head[1]
+                while queue and total < _BATCH_BYTES:
+                    entry = queue[0]
+                    if isinstance(entry[0], _Close) or isinstance(head[0], _Close):
+                        break
+                    batch.append(queue.popleft())
+                    total += entry[1]
+                self._queued_bytes -= total
             try:
-                if isinstance(message, _Close):
-                    ws.start_close(message.code, message.reason)
+                if isinstance(head[0], _Close):
+                    ws.start_close(head[0].code, head[0].reason)
                     continue
-                ws.send(message)
+                ws._send_batch([(entry[0], entry[3]) for entry in batch])
             except ConnectionClosed:
                 with self._lock:
                     self._closed = True
@@ -515,7 +534,7 @@ class Connection:
                 logger.exception("error writing to connection %s", self.id)
                 continue
             self._progress = time.monotonic()
-            events._count("sent")
+            events._count("sent", len(batch))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection after the messages already queued.

@@ -14,7 +14,13 @@ import socket
 import threading
 from typing import Any, Callable, Optional
 
-__all__ = ["Primitives", "primitives_for", "is_gevent_socket", "is_eventlet_socket"]
+__all__ = [
+    "Primitives",
+    "primitives_for",
+    "is_gevent_socket",
+    "is_eventlet_socket",
+    "write_all",
+]
 
 
 def is_gevent_socket(sock: Any) -> bool:
@@ -25,6 +31,21 @@ def is_gevent_socket(sock: Any) -> bool:
 def is_eventlet_socket(sock: Any) -> bool:
     """Tell whether ``sock`` is an eventlet green socket."""
     return type(sock).__module__.startswith("eventlet")
+
+
+def write_all(sock: Any, data: bytes) -> None:
+    """Write all of ``data`` to a blocking (or cooperative) socket.
+
+    One ``send()`` takes the whole of most writes; ``sendall()`` finishes
+    the rare rest. Calling ``sendall()`` alone costs more under gevent,
+    which asks the kernel for the socket's buffer size on every call.
+
+    Raises:
+        OSError: if the connection is broken (or the socket timed out).
+    """
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
 
 
 class Primitives:

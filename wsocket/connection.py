@@ -39,7 +39,12 @@ from typing import (
     Union,
 )
 
-from .concurrency import is_eventlet_socket, is_gevent_socket, primitives_for
+from .concurrency import (
+    is_eventlet_socket,
+    is_gevent_socket,
+    primitives_for,
+    write_all,
+)
 from .exceptions import ConnectionClosed, ConnectionClosedError
 from .protocol import (
     BinaryMessage,
@@ -713,17 +718,9 @@ class WebSocket:
         """Write queued bytes; the caller holds the write lock."""
         sock = self.sock
         try:
-            if len(out) == 1 and out[0]:
-                # One send() is enough for most frames; sendall() costs
-                # several layers more under gevent.
-                data = out[0]
-                sent = sock.send(data)
-                if sent < len(data):
-                    sock.sendall(memoryview(data)[sent:])
-                return
             for chunk in out:
                 if chunk:
-                    sock.sendall(chunk)
+                    write_all(sock, chunk)
                 else:
                     self._shutdown_write()
         except OSError:
@@ -884,10 +881,14 @@ class WebSocket:
         self._socket_closed = True
         self._closed_event.set()
         sock = self.sock
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        protocol = self.protocol
+        if not (protocol.eof_sent and protocol.eof_rcvd):
+            # Wake a reader blocked in recv(); after a clean closing
+            # handshake both directions are already shut.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self.close_socket:
             try:
                 sock.close()

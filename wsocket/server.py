@@ -29,6 +29,7 @@ from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from . import registry
+from .concurrency import write_all
 from .http11 import (
     BodyReader,
     HTTPParseError,
@@ -117,7 +118,7 @@ class _Input:
                     # RFC 9110 section 10.1.1: the client waits for this
                     # before it sends the body; send it on the first read.
                     self._continue = False
-                    conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    write_all(conn.sock, b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
                     conn.read_more()
                 except socket.timeout:
@@ -467,23 +468,23 @@ class _Connection:
                 state["sent"] = True
                 conn.status = state["status"]
                 if is_head:
-                    conn.sock.sendall(head_bytes)
+                    write_all(conn.sock, head_bytes)
                     return
                 conn.sent_bytes += len(data)
                 if chunked and data:
-                    conn.sock.sendall(
-                        head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
+                    write_all(
+                        conn.sock, head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
                     )
                 else:
-                    conn.sock.sendall(head_bytes + data)
+                    write_all(conn.sock, head_bytes + data)
                 return
             if is_head or not data:
                 return
             conn.sent_bytes += len(data)
             if chunked:
-                conn.sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+                write_all(conn.sock, b"%x\r\n" % len(data) + data + b"\r\n")
             else:
-                conn.sock.sendall(data)
+                write_all(conn.sock, data)
 
         out_done = [False]
         try:
@@ -606,7 +607,7 @@ class _Connection:
             f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
         ).encode("latin-1")
         try:
-            self.sock.sendall(head + body)
+            write_all(self.sock, head + body)
         except OSError:
             pass
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
+from ..concurrency import write_all
 from ..handshake import is_upgrade_request
 
 __all__ = [
@@ -79,7 +80,7 @@ def write_101(
     extra = buffered_bytes(rfile, sock) if rfile is not None else b""
     start_response("101 Switching Protocols", list(headers))
     sock.settimeout(None)
-    sock.sendall(response_101(headers))
+    write_all(sock, response_101(headers))
     return extra
 
 

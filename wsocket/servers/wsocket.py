@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Tuple
 
+from ..concurrency import write_all
 from . import Adapter, response_101
 
 __all__ = ["WsocketAdapter"]
@@ -24,7 +25,7 @@ class WsocketAdapter(Adapter):
         headers: List[Tuple[str, str]],
     ) -> Tuple[Any, bytes]:
         sock, extra = environ["wsocket.take_over"]()
-        sock.sendall(response_101(headers))
+        write_all(sock, response_101(headers))
         return sock, bytes(extra)
 
 

@@ -35,6 +35,7 @@ from wsocket.http11 import (
     ResponseReader,
     body_reader,
     check_field,
+    parse_request,
     parse_response,
 )
 
@@ -536,6 +537,42 @@ def test_check_field(name: str, value: str, message: str) -> None:
 
 def test_check_field_accepts_tab_and_latin1() -> None:
     check_field("X-Name", "caf\xe9\tau lait")
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        (b"X-A: v", "v"),
+        (b"X-A:v", "v"),
+        (b"X-A:", ""),
+        (b"X-A: \t ", ""),
+        (b"X-A:\t v \t", "v"),
+        (b"X-A:  a \t b  ", "a \t b"),
+        (b"X-A: \xe9t\xe9", "\xe9t\xe9"),
+        (b"X-A: " + b" " * 4000 + b"x" + b" " * 4000, "x"),
+    ],
+)
+def test_field_values_lose_only_their_surrounding_whitespace(
+    line: bytes, value: str
+) -> None:
+    request = parse_request(b"GET / HTTP/1.1\r\nHost: h\r\n" + line)
+    assert request.headers[1] == ("X-A", value)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"X-A: " + b" " * 8000 + b"\x00", "invalid characters in header"),
+        (b"X-A: " + b"x " * 4000 + b"\x0b", "invalid characters in header"),
+        (b"X-A " + b" " * 8000 + b": v", "malformed header line"),
+        (b" " * 8000 + b"folded", "line folding"),
+    ],
+)
+def test_long_malformed_field_lines_get_their_reason(line: bytes, reason: str) -> None:
+    with pytest.raises(HTTPParseError) as info:
+        parse_request(b"GET / HTTP/1.1\r\nHost: h\r\n" + line)
+    assert info.value.status == 400
+    assert reason in info.value.reason
 
 
 # -- Property: the parser and h11 agree on every well-formed request ----------

@@ -80,6 +80,19 @@ _STATUS_LINE = re.compile(
 # inside; every other control character (NUL, CR, LF, VT...) is refused.
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_VALUE_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A whole field line as _parse_fields accepts it: a token, a colon, and a
+# value without those characters, its surrounding SP and HTAB outside the
+# group. Written so that each line can match one way only (a value starts
+# and ends with a character that is not SP or HTAB), which keeps a failing
+# match linear in the line's length.
+_VCHAR = rb"[^\x00-\x08\x0a-\x1f\x7f \t]"
+_FIELD_LINE = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:"
+    + _VCHAR
+    + rb"(?:[^\x00-\x08\x0a-\x1f\x7f]*"
+    + _VCHAR
+    + rb")?)?)[ \t]*"
+)
 # A CR that is not followed by LF, or an LF that does not follow a CR.
 _BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 _DIGITS = re.compile(rb"[0-9]+")
@@ -253,7 +266,14 @@ def _parse_fields(
     if len(lines) > limits.max_headers:
         raise fail(f"more than {limits.max_headers} header lines", 431)
     headers: Headers = []
+    field_line = _FIELD_LINE.fullmatch
     for line in lines:
+        match = field_line(line)
+        if match is not None:
+            name, value = match.groups()
+            headers.append((name.decode("ascii"), value.decode("latin-1")))
+            continue
+        # Not a plain field line: fold it, or refuse it with the reason.
         if line[:1] in (b" ", b"\t"):
             # RFC 9112 section 5.2: a server "MUST either reject the message
             # by sending a 400 (Bad Request) [...] or replace each received
@@ -330,14 +350,26 @@ def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> RequestHead:
     headers = _parse_fields(lines[1:], limits, unfold=False, response_status=None)
     http11 = version == b"HTTP/1.1"
 
-    def get_all(name: str) -> List[str]:
-        return [value for key, value in headers if key.lower() == name]
+    # The fields that decide the framing and the connection, in one pass.
+    hosts: List[str] = []
+    codings_values: List[str] = []
+    lengths: List[str] = []
+    connection: List[str] = []
+    framing = {
+        "host": hosts,
+        "transfer-encoding": codings_values,
+        "content-length": lengths,
+        "connection": connection,
+    }
+    for key, value in headers:
+        found = framing.get(key.lower())
+        if found is not None:
+            found.append(value)
 
     # RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request)
     # status code to any HTTP/1.1 request message that lacks a Host header
     # field and to any request message that contains more than one Host
     # header field line or a Host header field with an invalid field value."
-    hosts = get_all("host")
     if len(hosts) > 1:
         raise HTTPParseError(400, "more than one Host header")
     if http11 and not hosts:
@@ -345,8 +377,6 @@ def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> RequestHead:
     if hosts and _HOST.fullmatch(hosts[0]) is None:
         raise HTTPParseError(400, f"invalid Host header {_short(hosts[0])}")
 
-    codings_values = get_all("transfer-encoding")
-    lengths = get_all("content-length")
     chunked = False
     content_length: Optional[int] = None
     if codings_values:
@@ -399,7 +429,7 @@ def parse_request(head: bytes, limits: Limits = DEFAULT_LIMITS) -> RequestHead:
             raise HTTPParseError(400, "Content-Length too large")
         content_length = int(raw)
 
-    options = {item.lower() for item in _list_items(get_all("connection"))}
+    options = {item.lower() for item in _list_items(connection)}
     keep_alive = "close" not in options if http11 else "keep-alive" in options
     return RequestHead(
         method=method.decode("ascii"),

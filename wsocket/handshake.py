@@ -405,6 +405,11 @@ def _log_refusal(origin: str, why: str) -> None:
     )
 
 
+# The Connection values browsers and most clients send, accepted without
+# parsing the list.
+_PLAIN_CONNECTION = frozenset(("upgrade", "keep-alive, upgrade"))
+
+
 def server_handshake(
     environ: Mapping[str, Any],
     *,
@@ -483,24 +488,28 @@ def server_handshake(
     upgrade = environ.get("HTTP_UPGRADE")
     if not upgrade:
         raise _bad_request("missing Upgrade header")
-    try:
-        protocols = parse_upgrade(str(upgrade))
-    except ValueError as exc:
-        raise _bad_request(f"invalid Upgrade header: {exc}") from exc
-    if not any(protocol.lower() == "websocket" for protocol in protocols):
-        raise _bad_request("Upgrade header must include websocket")
+    upgrade = str(upgrade)
+    if upgrade.lower() != "websocket":  # what every client sends
+        try:
+            protocols = parse_upgrade(upgrade)
+        except ValueError as exc:
+            raise _bad_request(f"invalid Upgrade header: {exc}") from exc
+        if not any(protocol.lower() == "websocket" for protocol in protocols):
+            raise _bad_request("Upgrade header must include websocket")
 
     # 4.2.1 item 4: "A |Connection| header field that includes the token
     # "Upgrade", treated as an ASCII case-insensitive value."
     connection = environ.get("HTTP_CONNECTION")
     if not connection:
         raise _bad_request("missing Connection header")
-    try:
-        options = parse_token_list(str(connection))
-    except ValueError as exc:
-        raise _bad_request(f"invalid Connection header: {exc}") from exc
-    if not any(option.lower() == "upgrade" for option in options):
-        raise _bad_request("Connection header must include Upgrade")
+    connection = str(connection)
+    if connection.lower() not in _PLAIN_CONNECTION:
+        try:
+            options = parse_token_list(connection)
+        except ValueError as exc:
+            raise _bad_request(f"invalid Connection header: {exc}") from exc
+        if not any(option.lower() == "upgrade" for option in options):
+            raise _bad_request("Connection header must include Upgrade")
 
     # 4.2.1 item 6: "A |Sec-WebSocket-Version| header field, with a value of
     # 13." Section 4.4 says how to answer other versions: 426 with the

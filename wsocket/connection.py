@@ -718,6 +718,13 @@ class WebSocket:
         """Write queued bytes; the caller holds the write lock."""
         sock = self.sock
         try:
+            if len(out) == 1 and out[0]:
+                # The usual case, inline: one send() takes most frames.
+                data = out[0]
+                sent = sock.send(data)
+                if sent < len(data):
+                    sock.sendall(memoryview(data)[sent:])
+                return
             for chunk in out:
                 if chunk:
                     write_all(sock, chunk)

@@ -173,7 +173,13 @@ def _resolve_reexport(
     for path in _same_object_paths(module_name, parts[split]):
         new_target = ".".join([path, *parts[split:]])
         resolved = domain.resolve_xref(
-            env, node["refdoc"], app.builder, node["reftype"], new_target, node, contnode
+            env,
+            node["refdoc"],
+            app.builder,
+            node["reftype"],
+            new_target,
+            node,
+            contnode,
         )
         if resolved is not None:
             return resolved

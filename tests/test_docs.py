@@ -112,3 +112,28 @@ def test_every_public_name_has_an_entry(html: Path) -> None:
         "public names without an entry in the documentation (add them to a "
         "page under docs/reference/): " + ", ".join(missing)
     )
+
+
+def test_troubleshooting_covers_the_common_surprises() -> None:
+    page = Path(ROOT, "docs", "howto", "troubleshooting.rst").read_text("utf-8")
+    # Blocking handlers under gevent, Flask routes without websocket=True,
+    # proxies that drop Upgrade, waitress.
+    for heading in (
+        "Every connection stalls while one handler works (gevent)",
+        'A Flask WebSocket route closes at once with 1008 "400 BAD REQUEST"',
+        "Behind a proxy, the handshake fails with 426 or 400",
+        "Under waitress, every upgrade gets 501",
+    ):
+        assert f"\n{heading}\n{'-' * len(heading)}\n" in page, heading
+    assert '@app.route("/echo", websocket=True)' in page
+    assert "proxy_set_header Upgrade $http_upgrade;" in page
+    # What the page quotes is what wsocket says.
+    page = " ".join(page.split())
+    assert "``gevent, not monkey-patched``" in page
+    assert '"gevent, not monkey-patched: ' in Path(
+        ROOT, "wsocket", "server.py"
+    ).read_text("utf-8")
+    assert "``WebSocket upgrade refused: waitress cannot serve WebSockets...``" in page
+    assert '"WebSocket upgrade refused: waitress cannot serve WebSockets ' in Path(
+        ROOT, "wsocket", "servers", "waitress.py"
+    ).read_text("utf-8")

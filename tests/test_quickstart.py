@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
-
-from tests.integration.harness import ROOT, ServerProcess, free_port
+from integration.harness import ROOT, ServerProcess, free_port
 
 PAGE = Path(ROOT) / "docs" / "howto" / "quickstart.rst"
 DOC_PORT = "8080"
@@ -102,7 +101,7 @@ def server():
 
 @pytest.mark.timeout(60)
 def test_the_server_starts_as_shown(server) -> None:
-    from tests.helpers import wait_for
+    from helpers import wait_for
 
     wait_for(lambda: server.banner in server.log(), 10, message=server.log())
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
-
-from tests.integration.harness import ROOT, ServerProcess, free_port
+from integration.harness import ROOT, ServerProcess, free_port
 
 README = Path(ROOT) / "README.md"
 REPOSITORY = "https://github.com/Ksengine/wsocket/"

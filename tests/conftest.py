@@ -28,7 +28,12 @@ BY_PATH = {
     # closing under pressure.
     "integration": ("integration/", "test_examples.py", "test_closing.py"),
     "browser": ("test_browser.py",),
-    "docs": ("test_docs.py",),
+    "docs": (
+        "test_docs.py",
+        "test_quickstart.py",
+        "test_readme.py",
+        "test_code_quality.py",
+    ),
 }
 
 #: Marker -> words in a test's name that give it: a test that runs a server

@@ -16,7 +16,7 @@ go. Only one caller reads at a time.
 Keepalive (``ping_interval``) runs a small background task that sends a Ping
 every interval and fails the connection with 1011 when nothing at all arrived
 from the peer within ``ping_timeout`` after it; while no one is reading, that
-task reads in their place, keeping messages for the next :meth:`receive`.
+task reads in their place, keeping messages for the next :meth:`~WebSocket.receive`.
 """
 
 from __future__ import annotations

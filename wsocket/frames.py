@@ -7,7 +7,7 @@ place, :func:`parse_header`: :meth:`Frame.parse` calls it, and so does
 rules that depend on the connection (reserved bits and extensions, message
 boundaries, the message size limit).
 
-Masking uses the C accelerator :mod:`wsocket._speedups` when it was built, and
+Masking uses the C accelerator ``wsocket._speedups`` when it was built, and
 the pure-Python :func:`wsocket.utils.apply_mask` otherwise; both give the same
 bytes.
 """

@@ -85,8 +85,8 @@ logger = logging.getLogger("wsocket.server")
 
 #: The protocol version clients send (RFC 6455 section 4.1).
 _VERSION = "13"
-#: The versions a server accepts, newest first: 13 (RFC 6455) and the
-#: hybi-07/08 drafts, whose framing is the same.
+#: The versions a server accepts, newest first. 13 is RFC 6455; 8 and 7 are
+#: the hybi-07/08 drafts, whose framing is the same.
 SUPPORTED_VERSIONS = ("13", "8", "7")
 
 _DEFAULT_PORTS = {False: 80, True: 443}

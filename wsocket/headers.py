@@ -47,7 +47,7 @@ __all__ = [
     "build_extensions",
 ]
 
-#: The parameters of one extension: ``(name, value)`` pairs, ``value`` is
+#: The parameters of one extension, as ``(name, value)`` pairs. ``value`` is
 #: ``None`` for a parameter written without ``=``.
 ExtensionParams = List[Tuple[str, Optional[str]]]
 

@@ -20,7 +20,7 @@ kept in :attr:`Protocol.failure`, and later input is ignored. Errors by the
 caller (sending after close, a close code that may not be sent) raise
 :class:`~wsocket.exceptions.InvalidState` or :class:`ValueError` at once.
 
-Strategy for speed: :meth:`receive_data` parses every complete frame already in
+Strategy for speed: ``receive_data()`` parses every complete frame already in
 the buffer in one loop, a single-frame message goes straight from the buffer to
 its event (one unmasking call over a ``memoryview``, one decode), and only
 fragmented or compressed messages use the reassembly state.

@@ -2,8 +2,8 @@
 
 :class:`~wsocket.middleware.WebSocketMiddleware` registers every WebSocket
 it opens and unregisters it when the session ends; servers (wsocket's own,
-gunicorn's workers) call :func:`close_all` when they stop. The module sits
-below both, so neither imports the other.
+gunicorn's workers) call :func:`~wsocket.registry.close_all` when they
+stop. The module sits below both, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def unregister(ws: WebSocket) -> None:
 def open_websockets() -> Set[WebSocket]:
     """Return the WebSockets currently open through any middleware in this process.
 
-    Servers use it (through :func:`close_all`) to close them with 1001 when
-    they shut down.
+    Servers use it (through :func:`~wsocket.registry.close_all`) to close
+    them with 1001 when they shut down.
     """
     with _lock:
         return set(_open)

@@ -8,7 +8,7 @@ wire happens there, before ``start_response`` is called:
 - a status may be an :class:`int`, an :class:`http.HTTPStatus`, ``"404"`` or
   ``"404 Not Found"``; the reason phrase is filled in when missing;
 - headers may be a list of pairs, a dict, a multi-dict, or any iterable of
-  pairs; values go through :func:`str`; a name that is not an HTTP token or a
+  pairs; values go through :class:`str`; a name that is not an HTTP token or a
   value holding CR, LF, NUL or another control character is refused;
 - a body may be ``str`` (sent as UTF-8), ``bytes``-like, a list or tuple of
   those, ``None``, an iterator (streamed as produced), a file, a
@@ -63,8 +63,8 @@ __all__ = [
 
 logger = logging.getLogger("wsocket.app")
 
-#: What a status may be given as: ``200``, ``HTTPStatus.OK``, ``"200"`` or
-#: ``"200 OK"``.
+#: What a status may be given as, for example ``200``, ``HTTPStatus.OK``,
+#: ``"200"`` or ``"200 OK"``.
 StatusLike = Union[int, str, http.HTTPStatus]
 
 #: How many bytes a file body is read in at a time.
@@ -172,7 +172,7 @@ def header_list(headers: Any) -> List[Tuple[str, str]]:
             pairs; a mapping (a value that is a list or tuple gives one
             header per item); or a multi-dict (anything with ``getall`` and
             ``keys``, or ``items`` that yields repeated names). Values that
-            are not strings go through :func:`str` (``bytes`` are decoded as
+            are not strings go through :class:`str` (``bytes`` are decoded as
             Latin-1).
 
     Raises:

@@ -139,7 +139,7 @@ def build_path(
 ) -> str:
     """Fill the parameters of ``pattern`` with ``params``.
 
-    Values are turned into text with :func:`str` and percent-encoded (a
+    Values are turned into text with :class:`str` and percent-encoded (a
     ``path`` parameter keeps its slashes); each must match its converter.
     A trailing wildcard is left out (``/files/*`` builds ``/files/``).
 

@@ -1,7 +1,7 @@
 """Which masking implementation this installation uses.
 
 Masking and unmasking every frame payload (RFC 6455 section 5.3) runs in the
-C accelerator :mod:`wsocket._speedups` when it was built at installation, and
+C accelerator ``wsocket._speedups`` when it was built at installation, and
 in the pure-Python :func:`wsocket.utils.apply_mask` otherwise; both give the
 same bytes. ``wsocket version`` prints the same facts::
 

@@ -19,7 +19,7 @@ _byteorder = sys.byteorder
 def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     """Mask or unmask ``data`` with the 4-byte ``mask`` (RFC 6455 section 5.3).
 
-    Pure-Python fallback for :mod:`wsocket._speedups`: XORs the payload as one
+    Pure-Python fallback for ``wsocket._speedups``: XORs the payload as one
     big integer, which runs at hundreds of MB/s instead of a byte loop's few.
 
     Args:

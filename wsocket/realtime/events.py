@@ -265,7 +265,7 @@ class Connection:
 
     @property
     def closed(self) -> bool:
-        """True once the connection is closing or closed: sends then fail."""
+        """True once the connection is closing or closed (sends then fail)."""
         return self._closed
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
@@ -575,7 +575,7 @@ class Connection:
     def start_task(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` in the background for the life of this connection.
 
-        A task ends when it returns, or with :class:`ConnectionClosed` (at
+        A task ends when it returns, or with :class:`~wsocket.ConnectionClosed` (at
         its first send after the connection closed; it is not logged).
         Under gevent the task is also killed when the connection closes;
         with threads, loop on :meth:`wait_closed` to stop promptly.

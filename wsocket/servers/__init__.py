@@ -143,7 +143,7 @@ class Adapter:
     def refusal_for(self, environ: Any) -> Optional[str]:
         """Return why this request cannot be upgraded here, or ``None``.
 
-        Defaults to :attr:`refusal`; override it when only some of the
+        Defaults to :attr:`~Adapter.refusal`; override it when only some of the
         server's configurations can hand over their connection.
         """
         return self.refusal

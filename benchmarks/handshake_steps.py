@@ -116,9 +116,7 @@ def main() -> None:
         def session() -> None:
             for _ in range(n):
                 protocol = Protocol(SERVER, deflate=handshake.deflate)
-                ws = WebSocket(
-                    a, protocol, environ=environ, close_socket=False
-                )
+                ws = WebSocket(a, protocol, environ=environ, close_socket=False)
                 register(ws)
                 unregister(ws)
 
@@ -138,7 +136,7 @@ def main() -> None:
     finally:
         a.close()
         b.close()
-        server.server_close() if hasattr(server, "server_close") else None
+        server.socket.close()
 
     total = 0.0
     print(f"{'step':<12} {'µs per handshake':>18}")
@@ -147,7 +145,10 @@ def main() -> None:
         total += value
         print(f"{name:<12} {value:>18.1f}")
     print(f"{'total':<12} {total:>18.1f}")
-    print(f"(CPU time, median of {args.rounds} rounds of {n}; Python {sys.version.split()[0]})")
+    print(
+        f"(CPU time, median of {args.rounds} rounds of {n}; "
+        f"Python {sys.version.split()[0]})"
+    )
 
 
 if __name__ == "__main__":

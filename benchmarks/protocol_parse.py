@@ -20,14 +20,23 @@ built once, then fed to a server-side ``Protocol``:
   and ``data_to_send()``, as a connection that reads one message per wake-up;
 - ``batched``: the frames concatenated and fed in 64 KiB reads, draining after
   each read, as a busy connection that finds several messages per read.
+
+``--only TEXT`` keeps the cases whose label contains ``TEXT`` (``--only "64 B"``).
+``--profile`` runs each case once under :mod:`cProfile` instead, on this tree
+only, and prints the calls per message and where the time goes::
+
+    python benchmarks/protocol_parse.py --profile --only "text 64 B"
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import importlib.util
+import io
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -116,11 +125,39 @@ def check_same_events(trees: Dict[str, ModuleType], frames: List[bytes]) -> None
     assert len(seen[0]) == min(50, len(frames))
 
 
+def profile(mod: ModuleType, cases: List[Tuple[str, int, int, int]]) -> None:
+    """Run each case once under cProfile: calls per message, top functions."""
+    for label, opcode, size, count in cases:
+        payload = (b"wsocket " * (size // 8 + 1))[:size]
+        frames = [client_frame(opcode, payload) for _ in range(count)]
+        stream = b"".join(frames)
+        for mode in ("one-by-one", "batched"):
+            profiler = cProfile.Profile()
+            profiler.enable()
+            if mode == "one-by-one":
+                one_by_one(mod, frames)
+            else:
+                batched(mod, stream)
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            calls = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+            stats.sort_stats("tottime").print_stats(8)
+            print(f"## {label}, {mode}: {calls / count:.2f} calls per message")
+            table = out.getvalue()
+            print(table[table.index("ncalls") :].rstrip() + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--against", help="another checkout to compare with")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--only", default="", help="cases whose label contains this")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile this tree instead of timing"
+    )
     args = parser.parse_args()
+    cases = [case for case in CASES if args.only in case[0]]
 
     trees: Dict[str, ModuleType] = {"this": load_tree(HERE, "wsocket_this")}
     if args.against:
@@ -130,8 +167,12 @@ def main() -> None:
         masker = frames_mod.apply_mask.__module__
         print(f"# {label}: {os.path.dirname(mod.__file__)} (apply_mask from {masker})")
 
+    if args.profile:
+        profile(trees["this"], cases)
+        return
+
     results: Dict[Tuple[str, str, str], List[float]] = {}
-    for label, opcode, size, count in CASES:
+    for label, opcode, size, count in cases:
         payload = (b"wsocket " * (size // 8 + 1))[:size]
         frames = [client_frame(opcode, payload) for _ in range(count)]
         stream = b"".join(frames)
@@ -152,7 +193,7 @@ def main() -> None:
     ratio = " | this/other" if len(names) == 2 else ""
     print(f"| case | reads | {head}{ratio} |")
     print("|---|---|" + "---:|" * (len(names) + (1 if ratio else 0)))
-    for label, _, _, _ in CASES:
+    for label, _, _, _ in cases:
         for mode in ("one-by-one", "batched"):
             rates = [results[(label, mode, n)] for n in names]
             cells = " | ".join(f"{statistics.median(r):,.0f}" for r in rates)

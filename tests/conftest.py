@@ -11,10 +11,17 @@ which command runs which lane)::
 them. ``soak`` tests (long runs under load) are skipped unless the marker
 expression asks for them (``pytest -m soak``); plain ``pytest`` runs
 everything else.
+
+The ``receive_path`` fixture runs a test once on each implementation of the
+receive path's common case, :func:`wsocket.frames.scan_messages`: the C twin
+(skipped when the extension was not built, except under CI) and the
+pure-Python :func:`wsocket.frames.python_scan_messages`. The protocol suites
+use it through ``pytestmark``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -72,3 +79,25 @@ def pytest_collection_modifyitems(
                 item.add_marker(marker)
         if not run_soak and item.get_closest_marker("soak") is not None:
             item.add_marker(skip_soak)
+
+
+@pytest.fixture(params=["compiled", "python"])
+def receive_path(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Which ``scan_messages`` the protocol uses during the test."""
+    # Imported here, so that collecting the other lanes imports no wsocket.
+    import wsocket.protocol
+    from wsocket import frames
+
+    if request.param == "python":
+        monkeypatch.setattr(
+            wsocket.protocol, "scan_messages", frames.python_scan_messages
+        )
+    elif frames.scan_messages is frames.python_scan_messages:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail("wsocket._speedups is not built: CI must build it")
+        pytest.skip("wsocket._speedups is not built")
+    else:
+        assert wsocket.protocol.scan_messages is frames.scan_messages
+    return str(request.param)

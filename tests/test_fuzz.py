@@ -28,6 +28,7 @@ TARGETS = [
     "handshake_client",
     "deflate",
     "http11",
+    "scan",
 ]
 
 

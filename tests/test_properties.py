@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional, Union
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,11 @@ from wsocket.protocol import (
     State,
     TextMessage,
 )
+
+# Every test here runs on both receive paths: the C scanner and its
+# pure-Python twin (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("receive_path")
+
 
 # Characters of every UTF-8 length, so that chunk boundaries fall inside
 # code points.

@@ -45,6 +45,11 @@ from wsocket.protocol import (
     TextMessage,
 )
 
+# Every test here runs on both receive paths: the C scanner and its
+# pure-Python twin (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("receive_path")
+
+
 MASK = bytes.fromhex("37fa213d")
 MiB = 2**20
 

@@ -47,6 +47,11 @@ from wsocket.protocol import (
     TextMessage,
 )
 
+# Every test here runs on both receive paths: the C scanner and its
+# pure-Python twin (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("receive_path")
+
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "topics" / "protocol-errors.rst"
 
 MASK = bytes.fromhex("37fa213d")

@@ -1,12 +1,17 @@
 /*
  * Optional C accelerator for wsocket.
  *
- * It exports one function, apply_mask(data, mask) -> bytes, a drop-in
- * replacement for wsocket.utils.apply_mask. Every frame a client sends is
- * masked (RFC 6455 section 5.3), so a server unmasks every byte it receives:
- * this is the hottest loop of the library.
+ * It exports two functions, each the twin of a pure-Python one that gives
+ * the same results:
  *
- * Strategy:
+ * - apply_mask(data, mask) -> bytes, for wsocket.utils.apply_mask. Every
+ *   frame a client sends is masked (RFC 6455 section 5.3), so a server
+ *   unmasks every byte it receives: this is the hottest loop of the library.
+ * - scan_messages(...) -> int, for wsocket.frames.scan_messages: the receive
+ *   path's common case, a run of whole single-frame messages, in one call
+ *   (see the comment above it).
+ *
+ * Strategy for apply_mask:
  *
  * - The result is allocated with PyBytes_FromStringAndSize(NULL, n) and
  *   written in place, so the payload is copied exactly once.
@@ -267,9 +272,234 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     return result;
 }
 
+/*
+ * scan_messages: the common case of the receive path in one call.
+ *
+ * Most reads hold one or more whole messages of one frame each: FIN set, no
+ * RSV bit, opcode text or binary. For each such frame at the start of the
+ * buffer this reads the header, unmasks the payload, checks text is UTF-8
+ * and appends the event, without going through the interpreter per frame.
+ *
+ * It stops, without an error, at the first frame that is anything else:
+ * incomplete, a control frame, a fragment, compressed, over the size limit,
+ * masked when it must not be (or the reverse), or text that is not valid
+ * UTF-8. The caller handles that frame through wsocket.frames.parse_header
+ * and the protocol's general path, which applies every rule and raises the
+ * error with its close code and reason. So error reporting has one
+ * implementation, and this function only has to agree with it on which
+ * frames are plain: tests and fuzz/fuzz_scan.py compare it with the
+ * pure-Python twin.
+ */
+
+/* Payloads up to this size are unmasked on the stack before decoding. */
+#define WSOCKET_STACK_TEXT 512
+
+/*
+ * Decode a text payload (unmasking it first when key is not NULL). Returns
+ * a new str, or NULL: with an exception set on a real failure, without one
+ * when the payload is not UTF-8 (the caller then stops scanning).
+ */
+static PyObject *
+decode_text(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
+{
+    unsigned char stack[WSOCKET_STACK_TEXT];
+    unsigned char *tmp = stack;
+    PyObject *text;
+
+    if (key != NULL) {
+        if (n > WSOCKET_STACK_TEXT) {
+            tmp = (unsigned char *)PyMem_Malloc((size_t)n);
+            if (tmp == NULL) {
+                PyErr_NoMemory();
+                return NULL;
+            }
+        }
+        mask_bytes_maybe_nogil(src, tmp, n, key);
+        src = tmp;
+    }
+    text = PyUnicode_DecodeUTF8((const char *)src, n, "strict");
+    if (tmp != stack) {
+        PyMem_Free(tmp);
+    }
+    if (text == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+    }
+    return text;
+}
+
+PyDoc_STRVAR(scan_messages_doc,
+"scan_messages($module, data, pos, mask, max_size, events, text_message,\n"
+"              binary_message, /)\n"
+"--\n"
+"\n"
+"Turn the whole single-frame messages at data[pos:] into events.\n"
+"\n"
+"C twin of wsocket.frames.python_scan_messages, which documents the\n"
+"arguments.\n"
+"Returns the offset of the first frame not handled.");
+
+static PyObject *
+scan_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    const unsigned char *buf;
+    Py_ssize_t pos, end;
+    long long max_size = -1;
+    int has_limit, mask_required;
+    PyObject *events, *text_cls, *binary_cls;
+
+    (void)module;
+
+    if (nargs != 7) {
+        PyErr_Format(PyExc_TypeError,
+                     "scan_messages() takes 7 positional arguments but %zd "
+                     "were given",
+                     nargs);
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    mask_required = PyObject_IsTrue(args[2]);
+    if (mask_required < 0) {
+        return NULL;
+    }
+    has_limit = args[3] != Py_None;
+    if (has_limit) {
+        int overflow;
+        max_size = PyLong_AsLongLongAndOverflow(args[3], &overflow);
+        if (max_size == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow > 0) {
+            /* Above any length a frame can carry (< 2**63). */
+            has_limit = 0;
+        }
+        else if (overflow < 0) {
+            max_size = -1;
+        }
+    }
+    events = args[4];
+    if (!PyList_Check(events)) {
+        PyErr_SetString(PyExc_TypeError, "scan_messages() needs a list of events");
+        return NULL;
+    }
+    text_cls = args[5];
+    binary_cls = args[6];
+
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    buf = (const unsigned char *)view.buf;
+    end = view.len;
+    if (pos < 0 || pos > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "pos is outside the buffer");
+        return NULL;
+    }
+
+    while (end - pos >= 2) {
+        const unsigned char *p = buf + pos;
+        const unsigned char *key = NULL;
+        unsigned int b0 = p[0], b1 = p[1];
+        unsigned long long length;
+        Py_ssize_t start, n;
+        PyObject *payload, *event;
+        int rc;
+
+        /* FIN, no RSV bit, text or binary: a whole uncompressed message. */
+        if (b0 != 0x81 && b0 != 0x82) {
+            break;
+        }
+        if (((b1 & 0x80) != 0) != (mask_required != 0)) {
+            break;
+        }
+        length = b1 & 0x7F;
+        start = pos + 2;
+        if (length == 126) {
+            start = pos + 4;
+            if (end < start) {
+                break;
+            }
+            length = ((unsigned long long)p[2] << 8) | p[3];
+        }
+        else if (length == 127) {
+            int i;
+            start = pos + 10;
+            if (end < start) {
+                break;
+            }
+            length = 0;
+            for (i = 2; i < 10; i++) {
+                length = (length << 8) | p[i];
+            }
+            if (length >> 63) {
+                break;
+            }
+        }
+        if (mask_required) {
+            if (end - start < 4) {
+                break;
+            }
+            key = buf + start;
+            start += 4;
+        }
+        if (has_limit && (long long)length > max_size) {
+            break;
+        }
+        if (length > (unsigned long long)(end - start)) {
+            break;
+        }
+        n = (Py_ssize_t)length;
+
+        if (b0 == 0x81) {
+            payload = decode_text(buf + start, n, key);
+            if (payload == NULL) {
+                if (PyErr_Occurred()) {
+                    goto error;
+                }
+                break; /* not UTF-8: the general path reports it */
+            }
+            event = PyObject_CallOneArg(text_cls, payload);
+        }
+        else {
+            payload = PyBytes_FromStringAndSize(
+                key != NULL ? NULL : (const char *)(buf + start), n);
+            if (payload == NULL) {
+                goto error;
+            }
+            if (key != NULL) {
+                mask_bytes_maybe_nogil(
+                    buf + start, (unsigned char *)PyBytes_AS_STRING(payload),
+                    n, key);
+            }
+            event = PyObject_CallOneArg(binary_cls, payload);
+        }
+        Py_DECREF(payload);
+        if (event == NULL) {
+            goto error;
+        }
+        rc = PyList_Append(events, event);
+        Py_DECREF(event);
+        if (rc < 0) {
+            goto error;
+        }
+        pos = start + n;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(pos);
+
+error:
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask,
      METH_FASTCALL | METH_KEYWORDS, apply_mask_doc},
+    {"scan_messages", (PyCFunction)(void (*)(void))scan_messages,
+     METH_FASTCALL, scan_messages_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -286,10 +516,11 @@ static PyModuleDef_Slot speedups_slots[] = {
 };
 
 PyDoc_STRVAR(speedups_doc,
-"C implementation of wsocket.utils.apply_mask.\n"
+"C implementations of wsocket.utils.apply_mask and\n"
+"wsocket.frames.scan_messages.\n"
 "\n"
-"Import it through wsocket.frames, which falls back to the pure-Python\n"
-"version when this module was not built.");
+"Import them through wsocket.frames, which falls back to the pure-Python\n"
+"versions when this module was not built.");
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,

@@ -9,7 +9,9 @@ boundaries, the message size limit).
 
 Masking uses the C accelerator ``wsocket._speedups`` when it was built, and
 the pure-Python :func:`wsocket.utils.apply_mask` otherwise; both give the same
-bytes.
+bytes. The same goes for :func:`scan_messages`, the receive path's common case
+(whole single-frame messages) in one call: its pure-Python twin is
+:func:`python_scan_messages`, which reads headers through :func:`parse_header`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from .exceptions import PayloadTooBig, ProtocolError
 
@@ -35,6 +37,8 @@ __all__ = [
     "build_header",
     "encode_frame",
     "parse_header",
+    "scan_messages",
+    "python_scan_messages",
     "parse_close",
     "serialize_close",
     "is_sendable_close_code",
@@ -295,6 +299,92 @@ def parse_header(
     if b0 & 0x0F > OP_BINARY:
         _check_opcode(b0 & 0x0F, b0 & 0x80, length)
     return b0, length, start, key
+
+
+def python_scan_messages(
+    data: BytesLike,
+    pos: int,
+    mask: bool,
+    max_size: Optional[int],
+    events: List[Any],
+    text_message: Callable[[str], Any],
+    binary_message: Callable[[bytes], Any],
+) -> int:
+    """Turn the whole single-frame messages at ``data[pos:]`` into events.
+
+    The common case of the receive path: frames with FIN set, no RSV bit
+    and opcode text or binary, complete in ``data``. For each, in order, the
+    payload is unmasked, text is decoded from UTF-8, and
+    ``text_message(str)`` or ``binary_message(bytes)`` is appended to
+    ``events``.
+
+    Scanning stops, without an error, at the first frame that is anything
+    else: incomplete, a control frame, a fragment, compressed, longer than
+    ``max_size``, masked against ``mask``, breaking a rule of
+    :func:`parse_header`, or text that is not valid UTF-8. The caller
+    handles that frame on its general path, which reports the error with its
+    close code; so both implementations agree on errors by construction.
+
+    :func:`scan_messages` is this function in C when the extension was
+    built; both give the same events and the same offset for any input.
+
+    Args:
+        data: buffered bytes (any contiguous bytes-like object).
+        pos: where the first frame starts.
+        mask: ``True`` if frames must be masked (a server reading a client),
+            ``False`` if they must not be.
+        max_size: largest payload handled here, or ``None`` for no limit.
+        events: the list the events are appended to.
+        text_message: called with each text message's :class:`str`.
+        binary_message: called with each binary message's :class:`bytes`.
+
+    Returns:
+        The offset of the first frame not handled (``pos`` if none was).
+
+    Raises:
+        ValueError: if ``pos`` is outside ``data``.
+    """
+    end = len(data)
+    if not 0 <= pos <= end:
+        raise ValueError("pos is outside the buffer")
+    view = memoryview(data)
+    try:
+        while end - pos >= 2:
+            b0 = data[pos]
+            # FIN, no RSV bit, text or binary: a whole uncompressed message.
+            if b0 != 0x81 and b0 != 0x82:
+                break
+            try:
+                header = parse_header(data, pos, end, mask)
+            except ProtocolError:
+                break
+            if header is None:
+                break
+            _, length, start, key = header
+            stop = start + length
+            if stop > end or (max_size is not None and length > max_size):
+                break
+            if key is not None:
+                payload = apply_mask(view[start:stop], key)
+            else:
+                payload = bytes(view[start:stop])
+            if b0 == 0x81:
+                try:
+                    events.append(text_message(payload.decode("utf-8")))
+                except UnicodeDecodeError:
+                    break
+            else:
+                events.append(binary_message(payload))
+            pos = stop
+    finally:
+        view.release()
+    return pos
+
+
+try:
+    from ._speedups import scan_messages
+except ImportError:  # pragma: no cover - depends on the build
+    scan_messages = python_scan_messages
 
 
 @dataclass

@@ -20,10 +20,13 @@ kept in :attr:`Protocol.failure`, and later input is ignored. Errors by the
 caller (sending after close, a close code that may not be sent) raise
 :class:`~wsocket.exceptions.InvalidState` or :class:`ValueError` at once.
 
-Strategy for speed: ``receive_data()`` parses every complete frame already in
-the buffer in one loop, a single-frame message goes straight from the buffer to
-its event (one unmasking call over a ``memoryview``, one decode), and only
-fragmented or compressed messages use the reassembly state.
+Strategy for speed: :meth:`Protocol.receive_data` parses every complete frame already in
+the buffer in one loop. Runs of whole single-frame messages, the common case,
+go straight from the buffer to their events in one call of
+:func:`~wsocket.frames.scan_messages` (in C when the extension was built);
+every other frame (control frames, fragments, compressed or invalid frames)
+takes the general path below, one frame at a time, and only fragmented or
+compressed messages use the reassembly state.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from .frames import (
     message_too_big,
     parse_close,
     parse_header,
+    scan_messages,
     serialize_close,
 )
 
@@ -393,7 +397,21 @@ class Protocol:
         # else: parse straight from ``data``; only an incomplete frame at its
         # end is copied into the buffer, which stays empty between messages.
         try:
-            pos = self._parse(data)
+            pos = 0
+            if not self._msg_opcode and self._head_done < 0:
+                # Between messages: the run of whole single-frame messages,
+                # the common case, in one call; it stops at any other frame.
+                pos = scan_messages(
+                    data,
+                    0,
+                    self._mask_in,
+                    self.max_message_size,
+                    self._events,
+                    TextMessage,
+                    BinaryMessage,
+                )
+            if len(data) - pos >= 2:
+                pos = self._parse(data, pos)
         except ProtocolError as exc:
             self._fail(exc)
             return
@@ -445,14 +463,18 @@ class Protocol:
         """
         return bool(self._out)
 
-    def _parse(self, buf: BytesLike) -> int:
-        """Process the complete frames at the start of ``buf``.
+    def _parse(self, buf: BytesLike, pos: int) -> int:
+        """Process the complete frames of ``buf`` from ``pos`` on.
+
+        The frame at ``pos`` is one :func:`~wsocket.frames.scan_messages`
+        left (or the next part of a message in progress): it takes the
+        general path, and so does each frame after it that is not a plain
+        single-frame message.
 
         Returns:
             How many bytes were consumed; the rest is an incomplete frame.
         """
         events = self._events
-        pos = 0
         end = len(buf)
         mask_in = self._mask_in
         max_size = self.max_message_size
@@ -503,25 +525,19 @@ class Protocol:
                         self._receive_close(payload)
                         self._buf = bytearray()
                         return stop
-                elif fresh and opcode and (b0 & 0xC0) == 0x80:
-                    # Fast path: a whole uncompressed message in one frame.
-                    if mask is not None:
-                        data = apply_mask(view[start:stop], mask)
-                    else:
-                        data = bytes(view[start:stop])
-                    pos = stop
-                    if opcode == OP_TEXT:
-                        try:
-                            events.append(TextMessage(data.decode("utf-8")))
-                        except UnicodeDecodeError:
-                            raise _invalid_utf8() from None
-                    else:
-                        events.append(BinaryMessage(data))
                 else:
+                    # Fragments, compressed messages, and whole messages
+                    # scan_messages() left for the errors to be raised here.
                     self._receive_fragment(
                         buf, b0, opcode, b0 & 0x80, start, stop, mask
                     )
                     pos = stop
+                if not self._msg_opcode:
+                    # Between messages again (a complete frame was handled,
+                    # so none is half-decoded): back to the common case.
+                    pos = scan_messages(
+                        buf, pos, mask_in, max_size, events, TextMessage, BinaryMessage
+                    )
         finally:
             view.release()
         return pos

@@ -3,7 +3,10 @@
 Masking and unmasking every frame payload (RFC 6455 section 5.3) runs in the
 C accelerator ``wsocket._speedups`` when it was built at installation, and
 in the pure-Python :func:`wsocket.utils.apply_mask` otherwise; both give the
-same bytes. ``wsocket version`` prints the same facts::
+same bytes. The receive path's common case,
+:func:`wsocket.frames.scan_messages`, is built into the same extension (else
+it is the twin :func:`wsocket.frames.python_scan_messages`), so it runs in C
+exactly when masking does. ``wsocket version`` prints the same facts::
 
     >>> import wsocket.speedups
     >>> wsocket.speedups.IMPLEMENTATION in ("C", "Python")

@@ -23,10 +23,14 @@ from . import frames, utils
 
 __all__ = ["ACCELERATED", "IMPLEMENTATION"]
 
-#: True when frames are masked by the C accelerator, False when by the
-#: pure-Python fallback. Read from what :mod:`wsocket.frames` imported, so it
-#: says what runs, not what might.
-ACCELERATED: bool = frames.apply_mask is not utils.apply_mask
+#: True when frames are masked and scanned by the C accelerator, False when
+#: by the pure-Python fallback. Read from what :mod:`wsocket.frames`
+#: imported, so it says what runs, not what might (an extension built
+#: before the scanner existed counts as not accelerated).
+ACCELERATED: bool = (
+    frames.apply_mask is not utils.apply_mask
+    and frames.scan_messages is not frames.python_scan_messages
+)
 
 #: ``"C"`` or ``"Python"``: the masking implementation in use.
 IMPLEMENTATION: str = "C" if ACCELERATED else "Python"

@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import socket
-import ssl
 import struct
+import subprocess
 import termios
 import threading
 import time
@@ -25,7 +26,15 @@ import zlib
 from typing import Any, Optional
 
 import pytest
-from helpers import MS, RawPeer, encode_frame, make_certificate, tcp_pair
+import tls_stall
+from helpers import (
+    MS,
+    RawPeer,
+    encode_frame,
+    make_certificate,
+    subprocess_env,
+    tcp_pair,
+)
 from integration.config_gunicorn import gunicorn_argv
 from integration.harness import PYTHON, ROOT, ServerProcess, free_port, wait_for
 
@@ -33,7 +42,7 @@ import wsocket
 from wsocket.connection import WebSocket
 from wsocket.exceptions import ConnectionClosed
 from wsocket.handshake import ClientHandshake
-from wsocket.protocol import CLIENT, SERVER, Protocol
+from wsocket.protocol import SERVER, Protocol
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -193,59 +202,44 @@ def test_send_to_a_vanished_peer_raises_within_the_keepalive_timeout() -> None:
         client_sock.close()
 
 
-def test_receive_timeout_on_tls_with_half_a_record(tmp_path: Any) -> None:
+def check_tls_stall(result: dict[str, Any]) -> None:
+    """What tls_stall.run() saw: each timed receive raised on time."""
+    for step in ("first", "second"):
+        outcome, elapsed = result[step]["outcome"], result[step]["elapsed"]
+        assert outcome == "timeout", result
+        # receive(timeout=0.5) returns within the timeout plus a little.
+        assert 0.45 <= elapsed < 0.5 + 0.3, result
+    assert result["last"]["outcome"] == "message", result
+    if result["case"] == "sending":
+        # The other thread really sent all along.
+        assert result["sent_after"] > result["sent_before"] > 0, result
+
+
+@pytest.mark.parametrize("case", tls_stall.CASES)
+def test_receive_timeout_on_tls_with_part_of_a_record(tmp_path: Any, case: str) -> None:
     files = make_certificate(str(tmp_path))
     if files is None:
         pytest.skip("no way to make a certificate")
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(*files)
-    server_ctx.num_tickets = 0
-    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client_ctx.check_hostname = False
-    client_ctx.verify_mode = ssl.CERT_NONE
-    raw_server, raw_client = tcp_pair()
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    # The server side encrypts into memory, so that the test decides how
-    # much of a record reaches the wire.
-    tls = server_ctx.wrap_bio(incoming, outgoing, server_side=True)
+    check_tls_stall(tls_stall.run(case, *files))
 
-    def serve_handshake() -> None:
-        raw_server.settimeout(10)
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                out = outgoing.read()
-                if out:
-                    raw_server.sendall(out)
-                data = raw_server.recv(65536)
-                if not data:
-                    return
-                incoming.write(data)
-        out = outgoing.read()
-        if out:
-            raw_server.sendall(out)
 
-    helper = threading.Thread(target=serve_handshake, daemon=True)
-    helper.start()
-    client_sock = client_ctx.wrap_socket(raw_client, server_hostname="localhost")
-    helper.join(10)
-    ws = WebSocket(client_sock, Protocol(CLIENT))
-    try:
-        tls.write(encode_frame(0x1, b"hello over TLS", mask=False))
-        record = outgoing.read()
-        raw_server.sendall(record[: len(record) // 2])
-        started = time.monotonic()
-        with pytest.raises(TimeoutError):
-            ws.receive(timeout=500 * MS)
-        elapsed = time.monotonic() - started
-        assert 400 * MS <= elapsed < 500 * MS + 1.0, elapsed
-        raw_server.sendall(record[len(record) // 2 :])
-        assert ws.receive(timeout=5000 * MS) == "hello over TLS"
-    finally:
-        ws.abort()
-        raw_server.close()
+@pytest.mark.parametrize("case", tls_stall.CASES)
+def test_receive_timeout_on_tls_with_part_of_a_record_on_gevent(
+    tmp_path: Any, case: str
+) -> None:
+    pytest.importorskip("gevent")
+    files = make_certificate(str(tmp_path))
+    if files is None:
+        pytest.skip("no way to make a certificate")
+    done = subprocess.run(
+        [PYTHON, tls_stall.__file__, *files, case],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    check_tls_stall(json.loads(done.stdout))
 
 
 BOMB_SERVER = """

@@ -328,3 +328,98 @@ def test_sigterm_exit_status_is_clean_without_websockets() -> None:
         server.signal(signal.SIGTERM)
         assert server.wait(10) == 0
         assert time.monotonic() - started < 2
+
+
+def connect_and_leave(port: int, stop: threading.Event, count: list[int]) -> None:
+    """Open and close connections to ``port`` until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                count[0] += 1
+        except OSError:
+            pass
+
+
+#: wsocket's server, its connection threads slow to start: the moment between
+#: accept() and a connection's thread taking over lasts 50 ms instead of
+#: microseconds, so that a signal lands there when clients keep arriving.
+SLOW_SPAWN_SERVER = """
+import sys, threading, time
+sys.path.insert(0, {root!r})
+import wsocket.server
+from wsocket import run
+from tests.integration.matrix_app import app
+
+class SlowThread(threading.Thread):
+    def __init__(self, *args, **kwargs):
+        time.sleep(0.05)
+        super().__init__(*args, **kwargs)
+
+wsocket.server.threading.Thread = SlowThread
+run(app, "127.0.0.1", {port}, "threading", quiet=True)
+"""
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_sigterm_while_connections_arrive_stops_at_once(attempt: int) -> None:
+    # SIGTERM used to raise an exception wherever the accept loop was; between
+    # accept() and the start of the connection's thread, it left a connection
+    # counted that nothing served, and stop waited the whole grace (5 s) for
+    # it. Clients that connect and leave all the time make that likely.
+    port = free_port()
+    code = SLOW_SPAWN_SERVER.format(root=ROOT, port=port)
+    with ServerProcess([PYTHON, "-c", code], port) as server:
+        stop = threading.Event()
+        count = [0]
+        clients = [
+            threading.Thread(
+                target=connect_and_leave, args=(port, stop, count), daemon=True
+            )
+            for _ in range(2)
+        ]
+        for client in clients:
+            client.start()
+        try:
+            assert wait_for(lambda: count[0] >= 20, 10)
+            started = time.monotonic()
+            server.signal(signal.SIGTERM)
+            assert server.wait(10) == 0, server.log()
+            assert time.monotonic() - started < 2
+        finally:
+            stop.set()
+            for client in clients:
+                client.join(5)
+
+
+#: wsocket's server, slow to finish starting once its port is open.
+SLOW_START_SERVER = """
+import sys, time
+sys.path.insert(0, {root!r})
+import wsocket.server
+from wsocket import run
+from tests.integration.matrix_app import app
+
+setup_logging = wsocket.server._setup_logging
+
+def slow_setup_logging(quiet):
+    time.sleep(1.0)
+    setup_logging(quiet)
+
+wsocket.server._setup_logging = slow_setup_logging
+run(app, "127.0.0.1", {port}, {mode!r}, quiet=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["threading", "gevent"])
+def test_sigterm_as_soon_as_the_port_is_open_stops_cleanly(mode: str) -> None:
+    # Whoever sees the port open may send SIGTERM at once: it must stop the
+    # server (exit status 0), not kill the process by the default action.
+    if mode == "gevent":
+        pytest.importorskip("gevent")
+    port = free_port()
+    code = SLOW_START_SERVER.format(root=ROOT, port=port, mode=mode)
+    with ServerProcess([PYTHON, "-c", code], port) as server:
+        started = time.monotonic()
+        server.signal(signal.SIGTERM)
+        assert server.wait(10) == 0, server.log()
+        assert time.monotonic() - started < 3

@@ -66,6 +66,7 @@ _QUIET = 0.25
 #: How often a timed read looks again at a partial TLS record.
 _TLS_POLL = 0.01
 
+
 class _MessageQueue(List[Data]):
     """Messages read but not yet returned by :meth:`WebSocket.receive`.
 

@@ -423,3 +423,38 @@ def test_sigterm_as_soon_as_the_port_is_open_stops_cleanly(mode: str) -> None:
         server.signal(signal.SIGTERM)
         assert server.wait(10) == 0, server.log()
         assert time.monotonic() - started < 3
+
+
+#: wsocket's server, slow to register a WebSocket after its 101 went out.
+SLOW_REGISTER_SERVER = """
+import sys, time
+sys.path.insert(0, {root!r})
+import wsocket.middleware
+from wsocket import run
+from tests.integration.matrix_app import app
+
+register = wsocket.middleware.register
+
+def slow_register(ws):
+    time.sleep(0.5)
+    register(ws)
+
+wsocket.middleware.register = slow_register
+run(app, "127.0.0.1", {port}, "threading", quiet=True)
+"""
+
+
+def test_sigterm_right_after_the_101_closes_with_1001() -> None:
+    # The client has its 101, the server has not yet registered the
+    # WebSocket when SIGTERM comes: it must still get 1001 at once, not be
+    # aborted (1006) when grace runs out.
+    port = free_port()
+    code = SLOW_REGISTER_SERVER.format(root=ROOT, port=port)
+    with ServerProcess([PYTHON, "-c", code], port) as server:
+        ws = wsocket.connect(f"ws://127.0.0.1:{port}/echo", timeout=10)
+        started = time.monotonic()
+        server.signal(signal.SIGTERM)
+        assert ws.receive(timeout=10) is None
+        assert (ws.close_code, ws.close_reason) == (1001, "server shutting down")
+        assert time.monotonic() - started < 2
+        assert server.wait(10) == 0, server.log()

@@ -855,6 +855,10 @@ class WSGIServer:
         registry.close_all(1001, "server shutting down", grace=grace)
         sleep = self._sleep()
         while self._active and time.monotonic() < deadline:
+            # A WebSocket whose 101 went out just before the stop may be
+            # registered only now, after close_all() looked: it gets its
+            # 1001 here rather than being aborted when grace runs out.
+            registry.close_all(1001, "server shutting down")
             sleep(0.01)
         for conn in list(self._connections):
             _shutdown(conn.sock)  # grace is over: abort what is left

@@ -77,6 +77,13 @@ class Primitives:
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return bool(poller.poll(ms))
 
+    def wait_writable(self, sock: Any, timeout: Optional[float]) -> bool:
+        """Wait until ``sock`` can take data (or failed); False on timeout."""
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT | select.POLLHUP | select.POLLERR)
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return bool(poller.poll(ms))
+
 
 class _GeventPrimitives(Primitives):
     name = "gevent"
@@ -89,6 +96,7 @@ class _GeventPrimitives(Primitives):
 
         self._gevent = gevent
         self._wait_read = gevent.socket.wait_read
+        self._wait_write = gevent.socket.wait_write
         self.Lock = gevent.lock.Semaphore
         self.Event = gevent.event.Event
 
@@ -101,6 +109,13 @@ class _GeventPrimitives(Primitives):
             return True
         try:
             self._wait_read(sock.fileno(), timeout=timeout)
+        except socket.timeout:
+            return False
+        return True
+
+    def wait_writable(self, sock: Any, timeout: Optional[float]) -> bool:
+        try:
+            self._wait_write(sock.fileno(), timeout=timeout)
         except socket.timeout:
             return False
         return True
@@ -133,6 +148,15 @@ class _EventletPrimitives(Primitives):
         try:
             self._trampoline(
                 sock.fileno(), read=True, timeout=timeout, timeout_exc=socket.timeout
+            )
+        except socket.timeout:
+            return False
+        return True
+
+    def wait_writable(self, sock: Any, timeout: Optional[float]) -> bool:
+        try:
+            self._trampoline(
+                sock.fileno(), write=True, timeout=timeout, timeout_exc=socket.timeout
             )
         except socket.timeout:
             return False

@@ -72,25 +72,6 @@ _RECV_ERRORS = (OSError,)
 _QUIET = 0.25
 #: How often a timed read looks again at a partial TLS record.
 _TLS_POLL = 0.01
-#: A TLS record's header and largest ciphertext (RFC 8446 section 5.2).
-_TLS_MAX_RECORD = 5 + 2**14 + 256
-
-
-def _peek(sock: Any, size: int) -> Optional[bytes]:
-    """Bytes waiting in the kernel under a TLS socket, left in place.
-
-    ``None`` when the socket offers no way to look.
-    """
-    if isinstance(sock, ssl.SSLSocket):
-        # The plain socket's recv() under the TLS layer's.
-        return bytes(socket.socket.recv(sock, size, socket.MSG_PEEK))
-    raw = getattr(sock, "_sock", None)  # gevent's SSLSocket: a non-blocking socket
-    if raw is None:
-        return None
-    try:
-        return bytes(raw.recv(size, socket.MSG_PEEK))
-    except BlockingIOError:
-        return b"\x00"  # nothing yet: short of a header
 
 
 class _MessageQueue(List[Data]):
@@ -406,63 +387,46 @@ class WebSocket:
     def _read_tls_nowait(self) -> bool:
         """Read what a TLS socket has without waiting; False if nothing came.
 
-        ``recv()`` on TLS returns only whole records and blocks for the rest
-        of a partial one. While no one writes, the socket is switched to
-        non-blocking for one ``recv()``: the TLS layer then takes what the
-        kernel holds (which also reopens the kernel's receive window, which
-        can close with less than a record in) and keeps a partial record for
-        the next call. While another task writes, switching could make its
-        write fail, so the record header in the kernel is peeked at instead.
-        Returns True when something was read (data, or end of stream).
+        On a blocking socket, ``recv()`` on TLS returns application data
+        only: it waits for the rest of a partial record, and goes on past
+        records that carry none (TLS 1.3 session tickets), however long
+        that takes. So the socket is non-blocking for this one ``recv()``:
+        the TLS layer takes what the kernel holds (which also reopens the
+        kernel's receive window, which can close with less than a record
+        in), keeps a partial record for the next call, and returns at once.
+        A write in another thread or greenlet is not disturbed: one that
+        meets the non-blocking socket waits and retries (see
+        :meth:`_send_tls`). Returns True when something was read (data, or
+        end of stream).
         """
         sock = self.sock
         if sock.pending():
             self._read_once()
             return True
-        if not self._write_lock.acquire(False):
-            if self._tls_record_ready():
-                self._read_once()
-                return True
-            return False
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
         try:
-            timeout = sock.gettimeout()
-            sock.setblocking(False)
-            try:
-                data = sock.recv(self.read_size)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
-                return False
-            except _RECV_ERRORS:
-                data = b""
-            finally:
-                sock.settimeout(timeout)
+            data = sock.recv(self.read_size)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            return False
+        except _RECV_ERRORS:
+            data = b""
         finally:
-            self._write_lock.release()
+            sock.settimeout(timeout)
         self._feed(data)
         return True
 
-    def _tls_record_ready(self) -> bool:
-        """Whether a TLS socket holds a whole record, as far as can be seen.
+    def _read_ready(self) -> None:
+        """Read once after :meth:`_prim.wait_readable` said there is input.
 
-        Its header (RFC 8446 section 5.1: type, version, 2-byte length) is
-        peeked at in the kernel's buffer, leaving the bytes in place.
+        On TLS that input may be part of a record only; the read then takes
+        it without waiting for the rest, and pauses a moment so that a
+        caller's loop does not spin while the record is incomplete.
         """
-        sock = self.sock
-        if sock.pending():
-            return True
-        try:
-            head = _peek(sock, _TLS_MAX_RECORD)
-        except (OSError, ValueError, AttributeError):
-            return True  # let recv() report the problem
-        if head is None or not head:
-            return True  # EOF, or no way to peek: recv() as before
-        if len(head) < 5:
-            return False
-        length = int.from_bytes(head[3:5], "big")
-        if not (20 <= head[0] <= 24 and head[1] == 3 and length <= _TLS_MAX_RECORD):
-            # Not a record header: the TLS layer has taken the start of this
-            # record into its own buffer; the rest is on its way.
-            return True
-        return len(head) >= 5 + length
+        if not self._tls:
+            self._read_once()
+        elif not self._read_tls_nowait():
+            self._closed_event.wait(_TLS_POLL)
 
     def _read_once(self) -> None:
         """Read from the socket once and process what arrived."""
@@ -718,6 +682,13 @@ class WebSocket:
         """Write queued bytes; the caller holds the write lock."""
         sock = self.sock
         try:
+            if self._tls:
+                for chunk in out:
+                    if chunk:
+                        self._send_tls(chunk)
+                    else:
+                        self._shutdown_write()
+                return
             if len(out) == 1 and out[0]:
                 # The usual case, inline: one send() takes most frames.
                 data = out[0]
@@ -737,6 +708,33 @@ class WebSocket:
                 self.protocol.data_to_send()
             self._close_transport()
             raise ConnectionClosedError(1006, "connection lost while sending") from None
+
+    def _send_tls(self, data: bytes) -> None:
+        """Write all of ``data`` to a TLS socket; the caller holds the write lock.
+
+        A timed read makes the socket non-blocking for a moment (see
+        :meth:`_read_tls_nowait`), so a write may find it so and be told to
+        try again: it then waits until the socket can take data and retries
+        with the same bytes, as the TLS layer requires. ``sendall()`` is not
+        used: it cannot say how much it wrote before such an error.
+
+        Raises:
+            OSError: if the connection is broken.
+        """
+        sock = self.sock
+        view = memoryview(data)
+        while view:
+            try:
+                sent = sock.send(view)
+            except (ssl.SSLWantWriteError, BlockingIOError):
+                self._prim.wait_writable(sock, None)
+                continue
+            except ssl.SSLWantReadError:
+                # The TLS layer needs input first (a key update): the
+                # reader takes it; look again shortly.
+                self._prim.wait_readable(sock, _TLS_POLL)
+                continue
+            view = view[sent:]
 
     def _flush(self, blocking: bool) -> None:
         """Write what the protocol has queued, unless a writer is busy.
@@ -799,7 +797,7 @@ class WebSocket:
                             self.sock, remaining
                         ):
                             break
-                    self._read_once()
+                    self._read_ready()
             finally:
                 self._read_lock.release()
         else:
@@ -944,10 +942,7 @@ class WebSocket:
                             return
                         wait = min(remaining, 0.05)
                         if self._prim.wait_readable(self.sock, wait):
-                            if not self._tls:
-                                self._read_once()
-                            elif not self._read_tls_nowait():
-                                self._closed_event.wait(_TLS_POLL)
+                            self._read_ready()
                     finally:
                         self._read_lock.release()
                 elif self._prim.wait_readable(self.sock, 0):

@@ -40,10 +40,13 @@ only), but it is correct and no offer needs to be declined for it.
 Decompressing with an 8-bit window is supported by zlib and needs no
 workaround.
 
-Decompression bombs. :meth:`PerMessageDeflate.decompress` asks zlib for at
+Decompression bombs. :meth:`PerMessageDeflate.inflate` asks zlib for at
 most one byte more than the message may still grow, so a small payload that
 inflates to gigabytes is refused with :class:`PayloadTooBig` after producing
-no more than that limit.
+no more than that limit. It hands out the output in pieces of 32 KiB and
+feeds zlib 16 KiB of input at a time, so that nothing is copied whole: the
+protocol keeps each piece once, and a refused bomb costs the limit plus a
+few tens of KiB.
 
 .. _RFC 7692 section 7.1: https://www.rfc-editor.org/rfc/rfc7692#section-7.1
 .. _RFC 7692 section 7.2: https://www.rfc-editor.org/rfc/rfc7692#section-7.2
@@ -53,7 +56,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .exceptions import NegotiationError, PayloadTooBig, ProtocolError
 
@@ -74,10 +77,10 @@ Params = List[Tuple[str, Optional[str]]]
 # RFC 7692 section 7.2.1: a flushed DEFLATE stream ends with an empty
 # non-compressed block, whose last 4 octets are removed before sending and
 # added back before inflating (section 7.2.2).
-#: Largest output asked of zlib per call while inflating (see decompress()).
-_INFLATE_STEP = 2**18
+#: Largest output asked of zlib per call while inflating (see inflate()).
+_INFLATE_STEP = 2**15
 #: Largest input given to zlib per call while inflating.
-_INFLATE_INPUT = 2**16
+_INFLATE_INPUT = 2**14
 _EMPTY_BLOCK_TAIL = b"\x00\x00\xff\xff"
 
 # RFC 7692 section 7.2.3.6: the whole payload of an empty compressed message
@@ -440,15 +443,9 @@ class PerMessageDeflate:
         7.2.2), and the decompressor is discarded afterwards when the peer
         agreed to no context takeover.
 
-        ``max_size`` is a security limit. zlib is asked for at most
-        ``max_size + 1`` bytes per call, so a payload that would inflate
-        further is refused after producing that much, however much it
-        would produce in total.
-
-        A DEFLATE block with BFINAL set ends the peer's stream (section
-        7.2.3.4); what follows it starts a new stream with an empty window.
-        If a message ends exactly with such a block, the appended
-        ``00 00 ff ff`` is not needed and is dropped.
+        This is :meth:`inflate` with its pieces joined: a caller that keeps
+        the pieces, or decodes them as they come, holds the inflated bytes
+        only once.
 
         Args:
             data: the frame payload.
@@ -466,11 +463,50 @@ class PerMessageDeflate:
                 instance a reference beyond the agreed window (close code
                 1007).
         """
+        return b"".join(self.inflate(data, fin, max_size))
+
+    def inflate(
+        self,
+        data: bytes | bytearray | memoryview,
+        fin: bool,
+        max_size: Optional[int],
+    ) -> Iterator[bytes]:
+        """Inflate one frame's payload (or a part of it) piece by piece.
+
+        Same contract as :meth:`decompress`, but the inflated bytes come as
+        pieces of at most 32 KiB, produced one at a time while the caller
+        iterates. The payload of one frame may be passed in several calls,
+        in order, with ``fin=True`` on the very last one only.
+
+        ``max_size`` is a security limit. zlib is asked for at most one byte
+        more than may still be produced, so a payload that would inflate
+        further is refused after producing ``max_size + 1`` bytes, however
+        much it would produce in total. A caller that drops or consumes each
+        piece before asking for the next holds at most 32 KiB of it; one that
+        keeps them holds at most ``max_size + 1`` bytes.
+
+        A DEFLATE block with BFINAL set ends the peer's stream (section
+        7.2.3.4); what follows it starts a new stream with an empty window.
+        If a message ends exactly with such a block, the appended
+        ``00 00 ff ff`` is not needed and is dropped.
+
+        Iterate to the end (or until it raises): the stream's state for the
+        next call is only updated then.
+
+        Yields:
+            non-empty pieces of inflated bytes, in order.
+
+        Raises:
+            PayloadTooBig: if the inflated data exceeds ``max_size`` (close
+                code 1009).
+            ProtocolError: if the data is not valid DEFLATE data (close code
+                1007).
+        """
         limit = None if max_size is None else max(max_size, 0)
         if len(data) == 0 and not self._message_started:
             # No compressed data yet: an empty message (or fragment) is empty.
             # Feeding the 00 00 ff ff tail alone would leave zlib inside a block.
-            return b""
+            return
         self._message_started = not fin
         decompressor = self._decompressor
         if decompressor is None:
@@ -479,7 +515,6 @@ class PerMessageDeflate:
             )
         chunks: Tuple[bytes | bytearray | memoryview, ...]
         chunks = (data, _EMPTY_BLOCK_TAIL) if fin else (data,)
-        output: List[bytes] = []
         size = 0
         for index, chunk in enumerate(chunks):
             appended = index == 1
@@ -488,54 +523,63 @@ class PerMessageDeflate:
             # The input goes to zlib in slices too: the input it leaves over
             # (unconsumed_tail, unused_data) comes back as a copy, which
             # stays as small as a slice.
-            view = memoryview(chunk)
-            pos = 0
-            while pos < len(view):
-                if not appended:
-                    self._after_final_block = False
-                fed = view[pos : pos + _INFLATE_INPUT]
-                # Ask for one byte more than allowed: getting it proves the
-                # limit is exceeded without inflating any further. And at
-                # most _INFLATE_STEP per call: zlib gathers a call's output
-                # in blocks and then copies it into one bytes object, which
-                # would briefly hold twice what a single large call returns.
-                max_length = _INFLATE_STEP
-                if limit is not None:
-                    max_length = min(max_length, limit - size + 1)
-                try:
-                    piece = decompressor.decompress(fed, max_length)
-                except zlib.error as exc:
-                    raise ProtocolError(
-                        f"invalid compressed data: {exc}", 1007
-                    ) from exc
-                size += len(piece)
-                if limit is not None and size > limit:
-                    raise PayloadTooBig(
-                        f"decompressed message exceeds the limit of {limit} more bytes"
-                    )
-                if appended and piece:
-                    # The 00 00 ff ff tail closes an empty stored block and
-                    # inflates to nothing unless the message stopped inside
-                    # a block.
-                    raise ProtocolError(
-                        "compressed message does not end on a block boundary", 1007
-                    )
-                output.append(piece)
-                if decompressor.eof:
-                    # A final block ended the stream; anything after it is
-                    # a new stream without history.
-                    pos += len(fed) - len(decompressor.unused_data)
-                    decompressor = self._decompressor = zlib.decompressobj(
-                        -self._remote_window_bits
-                    )
-                    self._after_final_block = True
-                else:
-                    pos += len(fed) - len(decompressor.unconsumed_tail)
+            with memoryview(chunk) as view:
+                pos = 0
+                end = len(view)
+                # Whether zlib may hold output of input it already took.
+                pending = False
+                while pos < end or pending:
+                    if not appended:
+                        self._after_final_block = False
+                    # Ask for one byte more than allowed: getting it proves
+                    # the limit is exceeded without inflating any further.
+                    # And at most _INFLATE_STEP per call: zlib returns that
+                    # in one buffer, without copying blocks together.
+                    max_length = _INFLATE_STEP
+                    if limit is not None:
+                        max_length = min(max_length, limit - size + 1)
+                    with view[pos : pos + _INFLATE_INPUT] as fed:
+                        try:
+                            piece = decompressor.decompress(fed, max_length)
+                        except zlib.error as exc:
+                            raise ProtocolError(
+                                f"invalid compressed data: {exc}", 1007
+                            ) from exc
+                        if decompressor.eof:
+                            # A final block ended the stream; anything after
+                            # it is a new stream without history.
+                            pos += len(fed) - len(decompressor.unused_data)
+                            decompressor = self._decompressor = zlib.decompressobj(
+                                -self._remote_window_bits
+                            )
+                            self._after_final_block = True
+                            pending = False
+                        else:
+                            pos += len(fed) - len(decompressor.unconsumed_tail)
+                            # A full output may have stopped zlib in the
+                            # middle of a match: ask again, without input.
+                            pending = len(piece) == max_length
+                    if not piece:
+                        continue
+                    size += len(piece)
+                    if limit is not None and size > limit:
+                        raise PayloadTooBig(
+                            f"decompressed message exceeds the limit of {limit} "
+                            f"more bytes"
+                        )
+                    if appended:
+                        # The 00 00 ff ff tail closes an empty stored block
+                        # and inflates to nothing unless the message stopped
+                        # inside a block.
+                        raise ProtocolError(
+                            "compressed message does not end on a block boundary",
+                            1007,
+                        )
+                    yield piece
         if fin:
             self._after_final_block = False
             if self._remote_no_context_takeover:
                 self._decompressor = None
-        return b"".join(output)
 
 
 class _InvalidParams(Exception):

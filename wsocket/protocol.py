@@ -206,6 +206,10 @@ def _invalid_utf8() -> ProtocolError:
 #: (header + payload); larger ones as two, to avoid copying the payload.
 _JOIN_LIMIT = 16384
 
+#: Compressed payloads are unmasked and inflated this many bytes at a time,
+#: so that a large compressed frame is never copied whole.
+_INFLATE_SLICE = 16384
+
 
 def _rotate(mask: bytes, offset: int) -> bytes:
     """Return the mask that continues masking after ``offset`` payload bytes."""
@@ -591,10 +595,20 @@ class Protocol:
         end: int,
         mask: Optional[bytes],
     ) -> None:
-        """Decode the available part of an incomplete text frame (fail fast)."""
+        """Decode the available part of an incomplete text frame, or inflate
+        that of a compressed frame (fail fast, and a bomb is refused before
+        its frame is buffered whole)."""
+        if (b0 & 0x40) if opcode else self._msg_compressed:
+            done = self._head_done
+            if done < 0:
+                done = 0
+                if opcode:
+                    self._start_message(opcode, True)
+            if end - start > done:
+                self._inflate(buf, start, start + done, end, mask, False)
+                self._head_done = end - start
+            return
         if opcode == OP_TEXT:
-            if b0 & 0x40:
-                return  # compressed: validated after inflating
             if self._head_done < 0:
                 self._start_message(opcode, False)
         elif opcode != OP_CONT or self._msg_opcode != OP_TEXT or self._msg_compressed:
@@ -658,20 +672,20 @@ class Protocol:
             if limit is not None and self._msg_frames > limit:
                 raise PayloadTooBig(f"message spans more than {limit} frames")
         self._head_done = -1
-        if mask is not None:
-            data = apply_mask(memoryview(buf)[start + done : stop], _rotate(mask, done))
-        else:
-            data = bytes(buf[start + done : stop])
         if self._msg_compressed:
-            assert self.deflate is not None
-            max_size = self.max_message_size
-            remaining = None if max_size is None else max_size - self._msg_size
-            data = self.deflate.decompress(data, bool(fin), remaining)
-        self._msg_size += len(data) + done
-        if self._msg_opcode == OP_TEXT:
-            self._decode_text(data, bool(fin))
+            self._inflate(buf, start, start + done, stop, mask, bool(fin))
         else:
-            self._msg_parts.append(data)
+            if mask is not None:
+                data = apply_mask(
+                    memoryview(buf)[start + done : stop], _rotate(mask, done)
+                )
+            else:
+                data = bytes(buf[start + done : stop])
+            self._msg_size += len(data) + done
+            if self._msg_opcode == OP_TEXT:
+                self._decode_text(data, bool(fin))
+            else:
+                self._msg_parts.append(data)
         if fin:
             parts = self._msg_parts
             if self._msg_opcode == OP_TEXT:
@@ -679,6 +693,48 @@ class Protocol:
             else:
                 self._events.append(BinaryMessage(b"".join(parts)))
             self._reset_message()
+
+    def _inflate(
+        self,
+        buf: BytesLike,
+        start: int,
+        pos: int,
+        stop: int,
+        mask: Optional[bytes],
+        fin: bool,
+    ) -> None:
+        """Inflate ``buf[pos:stop]``, part of the compressed payload starting
+        at ``start``, into the message in progress.
+
+        The payload is unmasked and inflated one slice at a time, and each
+        inflated piece goes straight into the message, so that a bomb is
+        refused having used no more memory than ``max_message_size``, the
+        compressed bytes received and a few tens of KiB.
+        """
+        deflate = self.deflate
+        assert deflate is not None
+        max_size = self.max_message_size
+        text = self._msg_opcode == OP_TEXT
+        parts = self._msg_parts
+        while True:
+            end = min(stop, pos + _INFLATE_SLICE)
+            if mask is not None:
+                chunk = apply_mask(memoryview(buf)[pos:end], _rotate(mask, pos - start))
+            else:
+                chunk = bytes(buf[pos:end])
+            last = end == stop
+            remaining = None if max_size is None else max_size - self._msg_size
+            for piece in deflate.inflate(chunk, fin and last, remaining):
+                self._msg_size += len(piece)
+                if text:
+                    self._decode_text(piece, False)
+                else:
+                    parts.append(piece)
+            if last:
+                break
+            pos = end
+        if text and fin:
+            self._decode_text(b"", True)
 
     def _receive_close(self, payload: bytes) -> None:
         code, reason = parse_close(payload)

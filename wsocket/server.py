@@ -825,6 +825,15 @@ class WSGIServer:
         if self._owns_socket:
             self.socket.shutdown(socket.SHUT_RDWR)
 
+    def _stop_accepting(self) -> None:
+        """Make :meth:`serve_forever` return soon; safe in a signal handler."""
+        self._stopping.set()
+        try:
+            # shutdown() wakes a thread blocked in accept(); close() alone does not.
+            self._shutdown_listener()
+        except OSError:
+            pass
+
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, close open WebSockets with 1001, return within ``grace`` s.
 
@@ -834,12 +843,7 @@ class WSGIServer:
         it should reconnect. Whatever is still open when ``grace`` runs out
         (a client that does not read, a slow HTTP response) is aborted.
         """
-        self._stopping.set()
-        try:
-            # shutdown() wakes a thread blocked in accept(); close() alone does not.
-            self._shutdown_listener()
-        except OSError:
-            pass
+        self._stop_accepting()
         try:
             self.socket.close()
         except OSError:  # pragma: no cover
@@ -852,6 +856,10 @@ class WSGIServer:
         registry.close_all(1001, "server shutting down", grace=grace)
         sleep = self._sleep()
         while self._active and time.monotonic() < deadline:
+            # A WebSocket whose 101 went out just before the stop may be
+            # registered only now, after close_all() looked: it gets its
+            # 1001 here rather than being aborted when grace runs out.
+            registry.close_all(1001, "server shutting down")
             sleep(0.01)
         for conn in list(self._connections):
             _shutdown(conn.sock)  # grace is over: abort what is left
@@ -1132,47 +1140,80 @@ def run(
     """
     import signal
 
+    # The signals are caught from before the port is bound: whoever sees it
+    # open (a process manager, a test) may send SIGTERM at once, and the
+    # default action would kill the process instead of stopping it.
+    servers: List[WSGIServer] = []
+    asked: List[int] = []
+
+    def on_stop_signal(signum: int, frame: Any) -> None:
+        # No exception: raised between accept() and the start of the
+        # connection's thread, it would leave a connection counted that no
+        # thread serves, and stop() would wait for it until grace ran out.
+        asked.append(signum)
+        if servers:
+            servers[0]._stop_accepting()
+
+    # SIGTERM and Ctrl-C stop the server the same way; a second Ctrl-C
+    # during the grace period interrupts stop() itself. Only the main thread
+    # may set handlers: run() elsewhere leaves the signals alone.
+    previous: Dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, on_stop_signal)
     try:
-        srv, why = _make_server(app, host, port, server, **options)
-    except PortInUse as exc:
-        raise SystemExit(f"wsocket: {exc}") from None
-    _setup_logging(quiet)
-    if not quiet:
-        print(
-            f"wsocket serving on {srv.url} ({why}); Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
-        )
-    if srv.concurrency == "gevent":
-        import gevent
-
-        stopping: List[Any] = []
-
-        def on_signal() -> None:
-            if not stopping:
-                stopping.append(gevent.spawn(srv.stop, grace))
-
-        handlers = [
-            gevent.signal_handler(sig, on_signal)
-            for sig in (signal.SIGTERM, signal.SIGINT)
-        ]
+        try:
+            srv, why = _make_server(app, host, port, server, **options)
+        except PortInUse as exc:
+            raise SystemExit(f"wsocket: {exc}") from None
+        servers.append(srv)
+        _setup_logging(quiet)
+        if not quiet:
+            print(
+                f"wsocket serving on {srv.url} ({why}); Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+        if srv.concurrency == "gevent":
+            _serve_gevent(srv, grace, asked)
+            return
+        if asked:
+            srv._stop_accepting()
         try:
             srv.serve_forever()
+        except KeyboardInterrupt:
+            pass
         finally:
-            for handler in handlers:
-                handler.cancel()
-            if stopping:
-                stopping[0].join(grace + 1)
-        return
+            if signal.SIGINT in previous:
+                signal.signal(signal.SIGINT, previous.pop(signal.SIGINT))
+            srv.stop(grace)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+def _serve_gevent(srv: WSGIServer, grace: float, asked: List[int]) -> None:
+    """:func:`run` on gevent: signals stop the server from a greenlet."""
+    import signal
+
+    import gevent
+
+    stopping: List[Any] = []
+
+    def on_signal() -> None:
+        if not stopping:
+            stopping.append(gevent.spawn(srv.stop, grace))
+
+    handlers = [
+        gevent.signal_handler(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+    ]
+    if asked:
+        # A signal came before these handlers were in place.
+        on_signal()
     try:
         srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        srv.stop(grace)
+        for handler in handlers:
+            handler.cancel()
+        if stopping:
+            stopping[0].join(grace + 1)

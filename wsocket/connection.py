@@ -886,14 +886,10 @@ class WebSocket:
         self._socket_closed = True
         self._closed_event.set()
         sock = self.sock
-        protocol = self.protocol
-        if not (protocol.eof_sent and protocol.eof_rcvd):
-            # Wake a reader blocked in recv(); after a clean closing
-            # handshake both directions are already shut.
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked in recv()
+        except OSError:
+            pass
         if self.close_socket:
             try:
                 sock.close()

@@ -11,6 +11,7 @@ Tests wait for conditions with :func:`wait_for`, never with bare sleeps.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import selectors
 import shutil
@@ -1116,3 +1117,126 @@ def _make_certificate_with_cryptography(certfile: str, keyfile: str) -> None:
 def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+# -- JSON-RPC peers ------------------------------------------------------------
+
+
+class RPCPeer:
+    """A JSON-RPC 2.0 peer over a text WebSocket, for the real-time tests.
+
+    Subclasses say how text travels (:meth:`send_text`, :meth:`recv_text`).
+    :meth:`call` waits for the reply with its id; requests and notifications
+    from the server that arrive meanwhile are kept in :attr:`events`, where
+    :meth:`event` and :meth:`until` look first. With ``strict`` set, the
+    reply must be the very next message.
+    """
+
+    strict = False
+
+    def __init__(self) -> None:
+        self.next_id = 1
+        self.events: list[Any] = []
+
+    def send_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def recv_text(self, timeout: float) -> str:
+        raise NotImplementedError
+
+    def send(self, value: Any) -> None:
+        self.send_text(value if isinstance(value, str) else json.dumps(value))
+
+    def recv(self, timeout: float = 5000 * MS) -> Any:
+        return json.loads(self.recv_text(timeout))
+
+    def call(self, method: str, params: Any = None) -> Any:
+        call_id = self.next_id
+        self.next_id += 1
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": call_id}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        while True:
+            reply = self.recv()
+            if self.strict:
+                assert reply.get("id") == call_id and "method" not in reply, reply
+                return reply
+            if "method" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == call_id:
+                return reply
+
+    def result(self, method: str, params: Any = None) -> Any:
+        reply = self.call(method, params)
+        assert "result" in reply, reply
+        return reply["result"]
+
+    def emit(self, method: str, params: Any = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+
+    def event(self, timeout: float = 5000 * MS) -> Any:
+        """The next message from the server that is not a reply to a call."""
+        if self.events:
+            return self.events.pop(0)
+        return self.recv(timeout)
+
+    def until(self, method: str, timeout: float = 5000 * MS) -> list[Any]:
+        """Every event up to and including the first ``method`` one."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.event(max(10 * MS, deadline - time.monotonic()))
+            seen.append(event)
+            if event["method"] == method:
+                return seen
+
+
+class WebsocketsRPCPeer(RPCPeer):
+    """An :class:`RPCPeer` over a ``websockets`` sync client (a context manager).
+
+    Args:
+        port: the server's port on 127.0.0.1.
+        query: appended to the ``/ws`` path, e.g. ``"?auth=ok"``.
+        timeout: for the handshake, the closing handshake and each receive.
+    """
+
+    def __init__(self, port: int, query: str = "", timeout: float = 10.0) -> None:
+        from websockets.sync.client import connect
+
+        super().__init__()
+        self.timeout = timeout
+        # Entered as a context manager, as websockets asks.
+        self.ws = connect(
+            f"ws://127.0.0.1:{port}/ws{query}",
+            open_timeout=timeout,
+            close_timeout=timeout,
+            compression=None,
+            max_size=2**24,
+        ).__enter__()
+
+    def __enter__(self) -> WebsocketsRPCPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ws.close()
+
+    def send_text(self, text: str) -> None:
+        self.ws.send(text)
+
+    def recv_text(self, timeout: float) -> str:
+        # A binary message holding JSON is read as well.
+        message: str = self.ws.recv(timeout)
+        return message
+
+    def recv(self, timeout: Optional[float] = None) -> Any:
+        return super().recv(self.timeout if timeout is None else timeout)
+
+    def event(self, timeout: Optional[float] = None) -> Any:
+        return super().event(self.timeout if timeout is None else timeout)
+
+    def until(self, method: str, timeout: Optional[float] = None) -> list[Any]:
+        return super().until(method, self.timeout if timeout is None else timeout)

@@ -10,6 +10,7 @@ Tests wait for conditions with :func:`wait_for`, never with bare sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -1117,6 +1118,29 @@ def _make_certificate_with_cryptography(certfile: str, keyfile: str) -> None:
 def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+# -- wsocket's own server in a thread -----------------------------------------
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[int]:
+    """Serve ``app`` with wsocket's own threaded server; yield its port.
+
+    The server is stopped (two seconds of grace) and its thread joined on
+    the way out.
+    """
+    from wsocket.server import make_server
+
+    server = make_server(app, "127.0.0.1", 0, "threading")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.port
+    finally:
+        server.stop(grace=2)
+        thread.join(5000 * MS)
+    assert not thread.is_alive()
 
 
 # -- JSON-RPC peers ------------------------------------------------------------

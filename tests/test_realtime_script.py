@@ -1,5 +1,6 @@
-"""The browser client, wsocket.js: how the app serves it, and its behaviour
-under Node's test runner against a real server (tests/js/)."""
+"""Tests for wsocket.realtime.script and the browser client it serves,
+wsocket.js: how the app serves it, and its behaviour under Node's test
+runner against a real server (tests/js/)."""
 
 from __future__ import annotations
 

@@ -1143,6 +1143,21 @@ def serving(app: Any) -> Iterator[int]:
     assert not thread.is_alive()
 
 
+def assert_echoes(port: int, path: str = "/echo", **options: Any) -> None:
+    """Open a WebSocket with the ``websockets`` library; check text and bytes echo.
+
+    ``options`` go to ``websockets.sync.client.connect``.
+    """
+    from websockets.sync.client import connect
+
+    uri = f"ws://127.0.0.1:{port}{path}"
+    with connect(uri, open_timeout=10000 * MS, **options) as ws:
+        ws.send("text é")
+        assert ws.recv(10000 * MS) == "text é"
+        ws.send(b"\x00\xff" * 1000)
+        assert ws.recv(10000 * MS) == b"\x00\xff" * 1000
+
+
 # -- JSON-RPC peers ------------------------------------------------------------
 
 

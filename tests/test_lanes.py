@@ -124,3 +124,54 @@ def test_each_lane(suite: Path, marker: str, expected: list[str]) -> None:
     found = outcomes(suite, "-m", marker)
     assert sorted(found) == expected
     assert set(found.values()) == {"passed"}
+
+
+# -- tests/ mirrors wsocket/ ----------------------------------------------------
+
+#: Modules whose tests live under another name, and why.
+TESTED_ELSEWHERE = {
+    # The package's public surface: its exports against the submodules'.
+    "wsocket/__init__.py": "test_exports.py",
+    # ``python -m wsocket`` is the ``wsocket`` command.
+    "wsocket/__main__.py": "test_cli.py",
+}
+
+
+def expected_test_file(module: str) -> str:
+    """The test file named after a module of the package (see CONTRIBUTING)."""
+    if module in TESTED_ELSEWHERE:
+        return TESTED_ELSEWHERE[module]
+    parts = Path(module).with_suffix("").parts[1:]  # without "wsocket"
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return "test_" + "_".join(parts) + ".py"
+
+
+def test_test_files_are_named_as_the_contributing_page_says() -> None:
+    assert expected_test_file("wsocket/frames.py") == "test_frames.py"
+    assert expected_test_file("wsocket/realtime/events.py") == "test_realtime_events.py"
+    assert expected_test_file("wsocket/servers/__init__.py") == "test_servers.py"
+    assert expected_test_file("wsocket/servers/gevent.py") == "test_servers_gevent.py"
+    page = (ROOT / "docs" / "project" / "contributing.rst").read_text()
+    for example in (
+        "test_frames.py",
+        "test_realtime_events.py",
+        "test_servers_gevent.py",
+    ):
+        assert f"tests/{example}" in page
+
+
+def test_every_module_has_its_test_file() -> None:
+    modules = sorted(
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "wsocket").rglob("*.py")
+    )
+    assert "wsocket/frames.py" in modules and "wsocket/realtime/events.py" in modules
+    missing = [
+        f"{module}: tests/{expected_test_file(module)}"
+        for module in modules
+        if not (TESTS / expected_test_file(module)).is_file()
+        and not (TESTS / "integration" / expected_test_file(module)).is_file()
+    ]
+    assert not missing, "modules without a test file of their own:\n" + "\n".join(
+        missing
+    )

@@ -52,6 +52,17 @@ DEFAULT_COMPRESSION = DeflateOptions()
 RESPONSE_HEADERS_KEY = "wsocket.test.response_headers"
 
 
+def example_count(count: int) -> int:
+    """``count`` hypothesis examples, scaled to the profile in use.
+
+    The full run (profile ``full``) gives ``count``; the fast lane's
+    profile, ``fast``, a fifth of it (tests/conftest.py).
+    """
+    from hypothesis import settings
+
+    return max(10, count * settings.default.max_examples // 100)
+
+
 # -- Waiting ------------------------------------------------------------------
 
 

@@ -126,6 +126,49 @@ def test_each_lane(suite: Path, marker: str, expected: list[str]) -> None:
     assert set(found.values()) == {"passed"}
 
 
+PROFILE_TEST = """
+import pytest
+from hypothesis import settings
+
+def test_profile():
+    name = settings.get_current_profile_name()
+    pytest.skip(f"{name} {settings.default.max_examples}")
+"""
+
+
+@pytest.mark.parametrize(
+    "args,profile",
+    [
+        ((), "full 100"),
+        (
+            ("-m", "not integration and not browser and not docs and not redis"),
+            "fast 20",
+        ),
+        (("-m", "not browser"), "full 100"),
+        (
+            ("-m", "not docs", "-p", "hypothesispytest", "--hypothesis-profile=fast"),
+            "fast 20",
+        ),
+        (
+            (
+                "-m",
+                "not integration",
+                "-p",
+                "hypothesispytest",
+                "--hypothesis-profile=full",
+            ),
+            "full 100",
+        ),
+    ],
+)
+def test_the_fast_lane_runs_fewer_hypothesis_examples(
+    suite: Path, args: tuple[str, ...], profile: str
+) -> None:
+    (suite / "test_profile.py").write_text(PROFILE_TEST)
+    found = outcomes(suite, *args, "test_profile.py")
+    assert found == {"test_profile.py": f"skipped: {profile}"}
+
+
 # -- tests/ mirrors wsocket/ ----------------------------------------------------
 
 #: Modules whose tests live under another name, and why.

@@ -705,6 +705,7 @@ def environ_headers(headers: List[Tuple[bytes, bytes]]) -> List[List[str]]:
     return sorted([key, value] for key, value in environ.items())
 
 
+@pytest.mark.integration  # wsocket.run() in a subprocess
 @pytest.mark.parametrize("vector", CASES)
 def test_server(server: ServerProcess, vector: Case) -> None:
     status, head, body = exchange(server.port, vector.data)
@@ -730,6 +731,7 @@ def test_server(server: ServerProcess, vector: Case) -> None:
     assert echoed["body"].encode("latin-1") == their_body
 
 
+@pytest.mark.integration  # wsocket.run() in a subprocess
 def test_server_cuts_off_a_trickled_head(server: ServerProcess) -> None:
     import select
     import time
@@ -753,6 +755,7 @@ def test_server_cuts_off_a_trickled_head(server: ServerProcess) -> None:
     assert 1 <= elapsed < 3
 
 
+@pytest.mark.integration  # wsocket.run() in a subprocess
 def test_server_is_still_serving(server: ServerProcess) -> None:
     # After every vector above, a plain request still gets its answer, and
     # nothing was logged as an error of the app.

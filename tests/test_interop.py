@@ -228,6 +228,7 @@ def test_websockets_client_many_messages_both_ways() -> None:
             assert received == messages
 
 
+@pytest.mark.integration  # a gevent server in a subprocess
 def test_websockets_client_against_gevent_server() -> None:
     pytest.importorskip("gevent", reason="gevent is not installed")
     with GeventServerProcess() as server:

@@ -34,10 +34,10 @@ def test_every_export_comes_from_a_submodule_s_all() -> None:
     )
 
 
-def test_import_needs_neither_redis_nor_gevent() -> None:
+def test_the_package_and_the_app_import_neither_redis_nor_gevent() -> None:
     # RedisBackend and Emitter import redis when they first connect only.
     code = (
-        "import sys; import wsocket.realtime as r; "
+        "import sys; import wsocket.realtime as r, wsocket.app; "
         "r.RedisBackend('redis://127.0.0.1:1/0'); r.Emitter; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'redis', 'gevent'}))"
     )

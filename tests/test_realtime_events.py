@@ -787,25 +787,6 @@ def test_app_websocket_options_reach_the_endpoint() -> None:
         assert ws.close_code == 1009
 
 
-def test_importable_without_gevent() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; import wsocket.realtime, wsocket.app; "
-        "print('gevent' in sys.modules)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
-
-
 def test_drop_oldest_never_drops_a_reply() -> None:
     app, events = make_app(max_queue=8, max_queue_bytes=10**9, overflow="drop_oldest")
     with TestClient(app).websocket_connect("/ws") as ws:

@@ -151,6 +151,7 @@ def node_command() -> Optional[List[str]]:
     return None
 
 
+@pytest.mark.integration  # a server and Node.js in subprocesses
 def test_client_under_node():
     command = node_command()
     if command is None:

@@ -1356,6 +1356,7 @@ def test_no_descriptor_or_thread_is_left_behind():
 # -- The example of the docs --------------------------------------------------
 
 
+@pytest.mark.integration  # pytest on the example in a subprocess
 def test_testing_demo_example_passes():
     demo = os.path.join(ROOT_DIR, "examples", "testing_demo")
     result = subprocess.run(

@@ -1,7 +1,9 @@
-"""The test lanes: markers given by path and name, soak only when asked for.
+"""The test lanes: markers given by path and name, soak only when asked for,
+hypothesis profiles by lane, and one test file per module of the package.
 
 A small suite is laid out in a temporary folder with this suite's
-``conftest.py`` and markers, and run by pytest in a subprocess.
+``conftest.py`` and markers, and run by pytest in a subprocess: those tests
+are in the integration lane themselves.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def outcomes(folder: Path, *args: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.integration  # pytest in a subprocess
 def test_plain_pytest_runs_all_but_soak(suite: Path) -> None:
     found = outcomes(suite)
     passed = sorted(name for name, outcome in found.items() if outcome == "passed")
@@ -91,6 +94,7 @@ def test_plain_pytest_runs_all_but_soak(suite: Path) -> None:
     assert "test_long_run" not in found and "test_unit.py" not in found
 
 
+@pytest.mark.integration  # pytest in a subprocess
 def test_fast_lane(suite: Path) -> None:
     found = outcomes(
         suite, "-m", "not integration and not browser and not docs and not redis"
@@ -107,6 +111,7 @@ def test_fast_lane(suite: Path) -> None:
     assert found["test_unit.py"].startswith("skipped: a soak test")
 
 
+@pytest.mark.integration  # pytest in a subprocess
 @pytest.mark.parametrize(
     "marker,expected",
     [
@@ -136,6 +141,7 @@ def test_profile():
 """
 
 
+@pytest.mark.integration  # pytest in a subprocess
 @pytest.mark.parametrize(
     "args,profile",
     [

@@ -36,6 +36,12 @@ from wsocket.connection import WebSocket
 from wsocket.deflate import DeflateOptions
 
 SIZES = [0, 125, 126, 65535, 65536, 4 * 2**20]
+#: SIZES as parameters: the 4 MiB case takes seconds, so it runs in the
+#: integration lane (and the full run).
+SIZE_PARAMS = [
+    *SIZES[:-1],
+    pytest.param(SIZES[-1], marks=pytest.mark.integration, id=str(SIZES[-1])),
+]
 COMPRESSIONS = ["deflate", None]
 
 
@@ -82,7 +88,7 @@ def server_compression(compression: Optional[str]) -> Optional[DeflateOptions]:
 
 @pytest.mark.parametrize("compression", COMPRESSIONS, ids=["deflate", "no-compression"])
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_websockets_client_echo(
     compression: Optional[str], binary: bool, size: int
 ) -> None:
@@ -263,7 +269,7 @@ def websockets_command_echo(connection: Any) -> None:
 
 @pytest.mark.parametrize("compression", COMPRESSIONS, ids=["deflate", "no-compression"])
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_our_client_against_websockets_server(
     compression: Optional[str], binary: bool, size: int
 ) -> None:

@@ -91,7 +91,7 @@ GREEN_SOCKET = {"gevent": "gevent.socket", "eventlet": "eventlet.green.socket"}
 
 
 @pytest.mark.parametrize("lib", ["gevent", "eventlet"])
-def test_green_sockets_get_their_librarys_primitives(lib: str) -> None:
+def test_green_sockets_get_their_librarys_primitives_in_a_subprocess(lib: str) -> None:
     if importlib.util.find_spec(lib) is None:
         pytest.skip(f"{lib} is not installed")
     result = subprocess.run(

@@ -28,8 +28,15 @@ def waitress_serving(app: Any) -> Iterator[int]:
     try:
         yield server.effective_port
     finally:
-        server.close()
+        # Sockets are closed in the loop's own thread (closing them under
+        # its select() fails it); with its map empty, the loop returns.
+        def close_all() -> None:
+            for dispatcher in list(server._map.values()):
+                dispatcher.close()
+
+        server.trigger.pull_trigger(close_all)
         thread.join(5000 * MS)
+        server.task_dispatcher.shutdown()
     assert not thread.is_alive()
 
 
@@ -61,6 +68,8 @@ def test_an_upgrade_gets_a_501_that_names_what_to_use_and_http_still_works() -> 
         assert response.status == 501
         assert body == ADAPTER.refusal + "\n"
         assert "waitress cannot serve WebSockets" in body
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5000 * MS)
         conn.request("GET", "/")
         response = conn.getresponse()
         assert (response.status, response.read()) == (200, b"Hello, HTTP")

@@ -141,6 +141,7 @@ def test_echo(make_pair: Any, transport: str, message: Any) -> None:
     assert server.close_code == 1000
 
 
+@pytest.mark.integration  # messages of 16 MiB: seconds each
 @pytest.mark.parametrize(
     "transport, message",
     [

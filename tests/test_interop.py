@@ -402,8 +402,17 @@ def wsproto_server() -> Iterator[ServerThread]:
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS, ids=["deflate", "no-compression"])
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        SIZES[:-1],
+        # Seconds long: in the integration lane (and the full run).
+        pytest.param(SIZES[-1:], marks=pytest.mark.integration, id=str(SIZES[-1])),
+    ],
+    ids=["up-to-65536", str(SIZES[-1])],
+)
 def test_wsproto_client_messages(
-    wsproto_server: ServerThread, compression: Optional[str]
+    wsproto_server: ServerThread, compression: Optional[str], sizes: list[int]
 ) -> None:
     from wsproto.events import BytesMessage, TextMessage
 
@@ -413,7 +422,7 @@ def test_wsproto_client_messages(
     try:
         negotiated = [ext.name for ext in client.accepted.extensions]
         assert negotiated == (["permessage-deflate"] if compression else [])
-        for size in SIZES:
+        for size in sizes:
             for binary in (False, True):
                 message = make_message(size, binary)
                 event = (

@@ -17,6 +17,13 @@ receive path's common case, :func:`wsocket.frames.scan_messages`: the C twin
 (skipped when the extension was not built, except under CI) and the
 pure-Python :func:`wsocket.frames.python_scan_messages`. The protocol suites
 use it through ``pytestmark``.
+
+Property tests run hypothesis's full example counts in a plain ``pytest``
+run, and a fifth of them when the marker expression leaves the
+``integration`` lane out (the fast lane): the ``fast`` hypothesis profile.
+``--hypothesis-profile=full`` (or ``fast``) chooses one explicitly. Tests
+that set their own count write it as ``max_examples=example_count(1000)``
+(``helpers.example_count``), so that it follows the profile.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 TESTS = Path(__file__).resolve().parent
 
@@ -50,6 +58,20 @@ BY_NAME = {
 }
 
 _ASKS_FOR_SOAK = re.compile(r"(?<!not )\bsoak\b")
+_LEAVES_OUT_INTEGRATION = re.compile(r"\bnot\s+integration\b")
+
+#: Hypothesis profiles: the full example counts, and a fifth of them.
+FULL_EXAMPLES = 100
+FAST_EXAMPLES = 20
+settings.register_profile("full", max_examples=FULL_EXAMPLES)
+settings.register_profile("fast", max_examples=FAST_EXAMPLES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_profile", None):
+        return  # chosen on the command line
+    fast = _LEAVES_OUT_INTEGRATION.search(config.option.markexpr or "")
+    settings.load_profile("fast" if fast else "full")
 
 
 def lanes_of(path: Path) -> list[str]:

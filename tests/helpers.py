@@ -10,7 +10,9 @@ Tests wait for conditions with :func:`wait_for`, never with bare sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import json
 import os
 import selectors
 import shutil
@@ -48,6 +50,17 @@ DEFAULT_COMPRESSION = DeflateOptions()
 
 #: Key of the environ entry where the test server stores its 101 headers.
 RESPONSE_HEADERS_KEY = "wsocket.test.response_headers"
+
+
+def example_count(count: int) -> int:
+    """``count`` hypothesis examples, scaled to the profile in use.
+
+    The full run (profile ``full``) gives ``count``; the fast lane's
+    profile, ``fast``, a fifth of it (tests/conftest.py).
+    """
+    from hypothesis import settings
+
+    return max(10, count * settings.default.max_examples // 100)
 
 
 # -- Waiting ------------------------------------------------------------------
@@ -138,16 +151,35 @@ class FdTracker:
 
     def leaked(self) -> dict[int, str]:
         # Some libraries leave sockets and selectors in reference cycles
-        # (the websockets server's poller): collect them first.
-        gc.collect()
+        # (the websockets server's poller): collect them first, the young
+        # generations (cheap, and where a test's garbage mostly is), then
+        # all of them if descriptors are still open.
+        gc.collect(1)
+        leaked = self._new()
+        if leaked:
+            gc.collect()
+            leaked = self._new()
+        return leaked
+
+    def _new(self) -> dict[int, str]:
         now = open_fds()
         return {fd: target for fd, target in now.items() if fd not in self.before}
 
     def check(self, timeout: float = 2000 * MS) -> None:
-        try:
-            wait_for(lambda: not self.leaked(), timeout, interval=20 * MS)
-        except AssertionError:
-            raise AssertionError(f"file descriptors leaked: {self.leaked()}") from None
+        # A full collection costs tens of milliseconds in a process that
+        # imported the whole suite: look first, and collect only while
+        # descriptors are still open (every 100 ms, and at the end).
+        deadline = time.monotonic() + timeout
+        polls = 0
+        while self._new():
+            if polls % 5 == 0 and not self.leaked():
+                return
+            if time.monotonic() >= deadline:
+                if self.leaked():
+                    raise AssertionError(f"file descriptors leaked: {self.leaked()}")
+                return
+            polls += 1
+            time.sleep(20 * MS)
 
 
 def fd_is_open(fd: int) -> bool:
@@ -1116,3 +1148,164 @@ def _make_certificate_with_cryptography(certfile: str, keyfile: str) -> None:
 def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+# -- wsocket's own server in a thread -----------------------------------------
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[int]:
+    """Serve ``app`` with wsocket's own threaded server; yield its port.
+
+    The server is stopped (two seconds of grace) and its thread joined on
+    the way out.
+    """
+    from wsocket.server import make_server
+
+    server = make_server(app, "127.0.0.1", 0, "threading")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.port
+    finally:
+        server.stop(grace=2)
+        thread.join(5000 * MS)
+    assert not thread.is_alive()
+
+
+def assert_echoes(port: int, path: str = "/echo", **options: Any) -> None:
+    """Open a WebSocket with the ``websockets`` library; check text and bytes echo.
+
+    ``options`` go to ``websockets.sync.client.connect``.
+    """
+    from websockets.sync.client import connect
+
+    uri = f"ws://127.0.0.1:{port}{path}"
+    with connect(uri, open_timeout=10000 * MS, **options) as ws:
+        ws.send("text é")
+        assert ws.recv(10000 * MS) == "text é"
+        ws.send(b"\x00\xff" * 1000)
+        assert ws.recv(10000 * MS) == b"\x00\xff" * 1000
+
+
+# -- JSON-RPC peers ------------------------------------------------------------
+
+
+class RPCPeer:
+    """A JSON-RPC 2.0 peer over a text WebSocket, for the real-time tests.
+
+    Subclasses say how text travels (:meth:`send_text`, :meth:`recv_text`).
+    :meth:`call` waits for the reply with its id; requests and notifications
+    from the server that arrive meanwhile are kept in :attr:`events`, where
+    :meth:`event` and :meth:`until` look first. With ``strict`` set, the
+    reply must be the very next message.
+    """
+
+    strict = False
+
+    def __init__(self) -> None:
+        self.next_id = 1
+        self.events: list[Any] = []
+
+    def send_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def recv_text(self, timeout: float) -> str:
+        raise NotImplementedError
+
+    def send(self, value: Any) -> None:
+        self.send_text(value if isinstance(value, str) else json.dumps(value))
+
+    def recv(self, timeout: float = 5000 * MS) -> Any:
+        return json.loads(self.recv_text(timeout))
+
+    def call(self, method: str, params: Any = None) -> Any:
+        call_id = self.next_id
+        self.next_id += 1
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": call_id}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        while True:
+            reply = self.recv()
+            if self.strict:
+                assert reply.get("id") == call_id and "method" not in reply, reply
+                return reply
+            if "method" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == call_id:
+                return reply
+
+    def result(self, method: str, params: Any = None) -> Any:
+        reply = self.call(method, params)
+        assert "result" in reply, reply
+        return reply["result"]
+
+    def emit(self, method: str, params: Any = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+
+    def event(self, timeout: float = 5000 * MS) -> Any:
+        """The next message from the server that is not a reply to a call."""
+        if self.events:
+            return self.events.pop(0)
+        return self.recv(timeout)
+
+    def until(self, method: str, timeout: float = 5000 * MS) -> list[Any]:
+        """Every event up to and including the first ``method`` one."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.event(max(10 * MS, deadline - time.monotonic()))
+            seen.append(event)
+            if event["method"] == method:
+                return seen
+
+
+class WebsocketsRPCPeer(RPCPeer):
+    """An :class:`RPCPeer` over a ``websockets`` sync client (a context manager).
+
+    Args:
+        port: the server's port on 127.0.0.1.
+        query: appended to the ``/ws`` path, e.g. ``"?auth=ok"``.
+        timeout: for the handshake, the closing handshake and each receive.
+    """
+
+    def __init__(self, port: int, query: str = "", timeout: float = 10.0) -> None:
+        from websockets.sync.client import connect
+
+        super().__init__()
+        self.timeout = timeout
+        # Entered as a context manager, as websockets asks.
+        self.ws = connect(
+            f"ws://127.0.0.1:{port}/ws{query}",
+            open_timeout=timeout,
+            close_timeout=timeout,
+            compression=None,
+            max_size=2**24,
+        ).__enter__()
+
+    def __enter__(self) -> WebsocketsRPCPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ws.close()
+
+    def send_text(self, text: str) -> None:
+        self.ws.send(text)
+
+    def recv_text(self, timeout: float) -> str:
+        # A binary message holding JSON is read as well.
+        message: str = self.ws.recv(timeout)
+        return message
+
+    def recv(self, timeout: Optional[float] = None) -> Any:
+        return super().recv(self.timeout if timeout is None else timeout)
+
+    def event(self, timeout: Optional[float] = None) -> Any:
+        return super().event(self.timeout if timeout is None else timeout)
+
+    def until(self, method: str, timeout: Optional[float] = None) -> list[Any]:
+        return super().until(method, self.timeout if timeout is None else timeout)

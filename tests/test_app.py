@@ -8,7 +8,6 @@ and cut responses over real sockets, with wsocket's own server in a thread.
 
 from __future__ import annotations
 
-import contextlib
 import http
 import importlib.util
 import logging
@@ -16,10 +15,11 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 import webtest
+from helpers import serving
 
 import wsocket
 from wsocket.app import EventHook, Route, WSocketApp, calling_style
@@ -44,19 +44,6 @@ def app_errors(caplog) -> List[logging.LogRecord]:
         for record in caplog.records
         if record.name == "wsocket.app" and record.levelno >= logging.ERROR
     ]
-
-
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[int]:
-    """Serve ``app`` with wsocket's own threaded server; yield its port."""
-    server = wsocket.make_server(app, "127.0.0.1", 0, "threading")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.stop(1.0)
-        thread.join(TIMEOUT)
 
 
 def raw_request(port: int, target: str, method: str = "GET") -> socket.socket:

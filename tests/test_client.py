@@ -212,7 +212,14 @@ def test_text_and_binary_echo(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("size", [125, 126, 65535, 65536, 4 * 2**20])
+@pytest.mark.parametrize(
+    "size",
+    [
+        125, 126, 65535, 65536,
+        # Seconds long: in the integration lane (and the full run).
+        pytest.param(4 * 2**20, marks=pytest.mark.integration, id=str(4 * 2**20)),
+    ],
+)  # fmt: skip
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
 def test_large_messages(kind: str, size: int, binary: bool) -> None:
     message: Any = os.urandom(size) if binary else "\x7e" * (size - 3) + "\u20ac"

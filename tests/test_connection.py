@@ -141,6 +141,7 @@ def test_echo(make_pair: Any, transport: str, message: Any) -> None:
     assert server.close_code == 1000
 
 
+@pytest.mark.integration  # messages of 16 MiB: seconds each
 @pytest.mark.parametrize(
     "transport, message",
     [
@@ -1369,6 +1370,7 @@ def run_gevent_checks(tmp_path: Any, mode: str, *checks: str) -> Any:
     )
 
 
+@pytest.mark.integration  # gevent in a subprocess
 @pytest.mark.parametrize("mode", ["patched", "unpatched"])
 @pytest.mark.parametrize("check", ["receivers", "keepalive-reader"])
 def test_gevent_receive_waits_for_the_read_lock(
@@ -1476,6 +1478,7 @@ def test_send_nowait_never_waits_for_a_peer_that_does_not_read() -> None:
     client.abort()
 
 
+@pytest.mark.integration  # gevent in a subprocess
 def test_send_nowait_with_gevent_sockets() -> None:
     pytest.importorskip("gevent", reason="gevent is not installed")
     code = textwrap.dedent(

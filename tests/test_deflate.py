@@ -377,7 +377,12 @@ def test_empty_fragments() -> None:
 
 # -- Round trips --------------------------------------------------------------
 
-SIZES = [0, 1, 125, 126, 65535, 65536, 4 * MiB]
+#: The 4 MiB case takes seconds: it runs in the integration lane (and the
+#: full run), the others in every lane.
+SIZES = [
+    0, 1, 125, 126, 65535, 65536,
+    pytest.param(4 * MiB, marks=pytest.mark.integration, id=str(4 * MiB)),
+]  # fmt: skip
 TAKEOVER = list(itertools.product([False, True], repeat=2))
 
 

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Callable
 
 import pytest
+from helpers import example_count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -87,14 +88,14 @@ def examples(count: int) -> Callable[..., object]:
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@examples(200)
+@examples(example_count(200))
 @given(data=st.binary(max_size=512))
 def test_random_inputs(target: str, data: bytes) -> None:
     harness(target).test_one_input(data)
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@examples(200)
+@examples(example_count(200))
 @given(data=st.data())
 def test_mutated_corpus_inputs(target: str, data: st.DataObject) -> None:
     # Flip, cut and splice the kept inputs: closer to the interesting paths

@@ -19,7 +19,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 import h11
 import pytest
-from helpers import MS
+from helpers import MS, example_count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from integration.harness import PYTHON, ServerProcess, free_port
@@ -590,7 +590,11 @@ _values = st.text(
 ).map(lambda value: value.strip(" "))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=example_count(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "X-CUSTOM"]),
     path=st.text(alphabet="abcdefghij/%?=&0123456789", max_size=30),
@@ -634,7 +638,7 @@ def test_well_formed_requests_parse_as_h11_parses_them(
     assert ours.body == their_body == body
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=example_count(300), deadline=None)
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=32))
 def test_any_bytes_give_a_request_more_or_a_documented_error(
     data: bytes, step: int
@@ -738,6 +742,7 @@ def environ_headers(headers: List[Tuple[bytes, bytes]]) -> List[List[str]]:
     return sorted([key, value] for key, value in environ.items())
 
 
+@pytest.mark.integration  # wsocket.run() in a subprocess
 @pytest.mark.parametrize("vector", CASES)
 def test_server(server: ServerProcess, vector: Case) -> None:
     status, head, body = exchange(server.port, vector.data)
@@ -763,6 +768,7 @@ def test_server(server: ServerProcess, vector: Case) -> None:
     assert echoed["body"].encode("latin-1") == their_body
 
 
+@pytest.mark.integration  # wsocket.run() in a subprocess
 def test_server_cuts_off_a_trickled_head(server: ServerProcess) -> None:
     import select
     import time
@@ -786,6 +792,7 @@ def test_server_cuts_off_a_trickled_head(server: ServerProcess) -> None:
     assert 1 <= elapsed < 3
 
 
+@pytest.mark.integration  # wsocket.run() in a subprocess
 def test_server_is_still_serving(server: ServerProcess) -> None:
     # After every vector above, a plain request still gets its answer, and
     # nothing was logged as an error of the app.

@@ -36,6 +36,12 @@ from wsocket.connection import WebSocket
 from wsocket.deflate import DeflateOptions
 
 SIZES = [0, 125, 126, 65535, 65536, 4 * 2**20]
+#: SIZES as parameters: the 4 MiB case takes seconds, so it runs in the
+#: integration lane (and the full run).
+SIZE_PARAMS = [
+    *SIZES[:-1],
+    pytest.param(SIZES[-1], marks=pytest.mark.integration, id=str(SIZES[-1])),
+]
 COMPRESSIONS = ["deflate", None]
 
 
@@ -82,7 +88,7 @@ def server_compression(compression: Optional[str]) -> Optional[DeflateOptions]:
 
 @pytest.mark.parametrize("compression", COMPRESSIONS, ids=["deflate", "no-compression"])
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_websockets_client_echo(
     compression: Optional[str], binary: bool, size: int
 ) -> None:
@@ -228,6 +234,7 @@ def test_websockets_client_many_messages_both_ways() -> None:
             assert received == messages
 
 
+@pytest.mark.integration  # a gevent server in a subprocess
 def test_websockets_client_against_gevent_server() -> None:
     pytest.importorskip("gevent", reason="gevent is not installed")
     with GeventServerProcess() as server:
@@ -262,7 +269,7 @@ def websockets_command_echo(connection: Any) -> None:
 
 @pytest.mark.parametrize("compression", COMPRESSIONS, ids=["deflate", "no-compression"])
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_our_client_against_websockets_server(
     compression: Optional[str], binary: bool, size: int
 ) -> None:
@@ -395,8 +402,17 @@ def wsproto_server() -> Iterator[ServerThread]:
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS, ids=["deflate", "no-compression"])
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        SIZES[:-1],
+        # Seconds long: in the integration lane (and the full run).
+        pytest.param(SIZES[-1:], marks=pytest.mark.integration, id=str(SIZES[-1])),
+    ],
+    ids=["up-to-65536", str(SIZES[-1])],
+)
 def test_wsproto_client_messages(
-    wsproto_server: ServerThread, compression: Optional[str]
+    wsproto_server: ServerThread, compression: Optional[str], sizes: list[int]
 ) -> None:
     from wsproto.events import BytesMessage, TextMessage
 
@@ -406,7 +422,7 @@ def test_wsproto_client_messages(
     try:
         negotiated = [ext.name for ext in client.accepted.extensions]
         assert negotiated == (["permessage-deflate"] if compression else [])
-        for size in SIZES:
+        for size in sizes:
             for binary in (False, True):
                 message = make_message(size, binary)
                 event = (

@@ -1,7 +1,9 @@
-"""The test lanes: markers given by path and name, soak only when asked for.
+"""The test lanes: markers given by path and name, soak only when asked for,
+hypothesis profiles by lane, and one test file per module of the package.
 
 A small suite is laid out in a temporary folder with this suite's
-``conftest.py`` and markers, and run by pytest in a subprocess.
+``conftest.py`` and markers, and run by pytest in a subprocess: those tests
+are in the integration lane themselves.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def outcomes(folder: Path, *args: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.integration  # pytest in a subprocess
 def test_plain_pytest_runs_all_but_soak(suite: Path) -> None:
     found = outcomes(suite)
     passed = sorted(name for name, outcome in found.items() if outcome == "passed")
@@ -91,6 +94,7 @@ def test_plain_pytest_runs_all_but_soak(suite: Path) -> None:
     assert "test_long_run" not in found and "test_unit.py" not in found
 
 
+@pytest.mark.integration  # pytest in a subprocess
 def test_fast_lane(suite: Path) -> None:
     found = outcomes(
         suite, "-m", "not integration and not browser and not docs and not redis"
@@ -107,6 +111,7 @@ def test_fast_lane(suite: Path) -> None:
     assert found["test_unit.py"].startswith("skipped: a soak test")
 
 
+@pytest.mark.integration  # pytest in a subprocess
 @pytest.mark.parametrize(
     "marker,expected",
     [
@@ -124,3 +129,98 @@ def test_each_lane(suite: Path, marker: str, expected: list[str]) -> None:
     found = outcomes(suite, "-m", marker)
     assert sorted(found) == expected
     assert set(found.values()) == {"passed"}
+
+
+PROFILE_TEST = """
+import pytest
+from hypothesis import settings
+
+def test_profile():
+    name = settings.get_current_profile_name()
+    pytest.skip(f"{name} {settings.default.max_examples}")
+"""
+
+
+@pytest.mark.integration  # pytest in a subprocess
+@pytest.mark.parametrize(
+    "args,profile",
+    [
+        ((), "full 100"),
+        (
+            ("-m", "not integration and not browser and not docs and not redis"),
+            "fast 20",
+        ),
+        (("-m", "not browser"), "full 100"),
+        (
+            ("-m", "not docs", "-p", "hypothesispytest", "--hypothesis-profile=fast"),
+            "fast 20",
+        ),
+        (
+            (
+                "-m",
+                "not integration",
+                "-p",
+                "hypothesispytest",
+                "--hypothesis-profile=full",
+            ),
+            "full 100",
+        ),
+    ],
+)
+def test_the_fast_lane_runs_fewer_hypothesis_examples(
+    suite: Path, args: tuple[str, ...], profile: str
+) -> None:
+    (suite / "test_profile.py").write_text(PROFILE_TEST)
+    found = outcomes(suite, *args, "test_profile.py")
+    assert found == {"test_profile.py": f"skipped: {profile}"}
+
+
+# -- tests/ mirrors wsocket/ ----------------------------------------------------
+
+#: Modules whose tests live under another name, and why.
+TESTED_ELSEWHERE = {
+    # The package's public surface: its exports against the submodules'.
+    "wsocket/__init__.py": "test_exports.py",
+    # ``python -m wsocket`` is the ``wsocket`` command.
+    "wsocket/__main__.py": "test_cli.py",
+}
+
+
+def expected_test_file(module: str) -> str:
+    """The test file named after a module of the package (see CONTRIBUTING)."""
+    if module in TESTED_ELSEWHERE:
+        return TESTED_ELSEWHERE[module]
+    parts = Path(module).with_suffix("").parts[1:]  # without "wsocket"
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return "test_" + "_".join(parts) + ".py"
+
+
+def test_test_files_are_named_as_the_contributing_page_says() -> None:
+    assert expected_test_file("wsocket/frames.py") == "test_frames.py"
+    assert expected_test_file("wsocket/realtime/events.py") == "test_realtime_events.py"
+    assert expected_test_file("wsocket/servers/__init__.py") == "test_servers.py"
+    assert expected_test_file("wsocket/servers/gevent.py") == "test_servers_gevent.py"
+    page = (ROOT / "docs" / "project" / "contributing.rst").read_text()
+    for example in (
+        "test_frames.py",
+        "test_realtime_events.py",
+        "test_servers_gevent.py",
+    ):
+        assert f"tests/{example}" in page
+
+
+def test_every_module_has_its_test_file() -> None:
+    modules = sorted(
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "wsocket").rglob("*.py")
+    )
+    assert "wsocket/frames.py" in modules and "wsocket/realtime/events.py" in modules
+    missing = [
+        f"{module}: tests/{expected_test_file(module)}"
+        for module in modules
+        if not (TESTS / expected_test_file(module)).is_file()
+        and not (TESTS / "integration" / expected_test_file(module)).is_file()
+    ]
+    assert not missing, "modules without a test file of their own:\n" + "\n".join(
+        missing
+    )

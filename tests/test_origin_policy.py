@@ -8,15 +8,12 @@ TestClient, and the peer sees the documented answers.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from helpers import MS
+from helpers import MS, serving
 
-from wsocket import WebSocketMiddleware, make_server
+from wsocket import WebSocketMiddleware
 from wsocket.app import WSocketApp, _websocket_option_names
 from wsocket.exceptions import HandshakeError
 from wsocket.testing import TestClient
@@ -27,19 +24,6 @@ def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     for message in ws:
         ws.send(message)
     return []
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[int]:
-    server = make_server(app, "127.0.0.1", 0, "threading")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.stop(grace=2)
-        thread.join(5)
-    assert not thread.is_alive()
 
 
 def handshake_status(port: int, **kwargs: Any) -> int:

@@ -245,6 +245,44 @@ def test_wheel_installs_and_serves_a_new_project(
     assert "Traceback" not in log, log
 
 
+#: The fast lane, as docs/project/contributing.rst gives it.
+FAST_LANE = "not integration and not browser and not docs and not redis"
+
+
+@pytest.mark.timeout(1800)
+def test_fast_lane_passes_from_the_unpacked_sdist(sdist: Path, tmp_path: Path) -> None:
+    """The sdist is enough to test wsocket: install it, run pytest in it."""
+    source = unpack(sdist, tmp_path / "src")
+    folder = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(folder)
+    python = folder / "bin" / "python"
+    env = clean_env()
+    run(
+        [str(python), "-m", "pip", "install", "--quiet", f"{sdist}[test]"],
+        cwd=tmp_path,
+        env=env,
+        timeout=1200,
+    )
+    # `pytest`, not `python -m pytest`: the tests import the installed
+    # package, not the unpacked source next to them.
+    result = subprocess.run(
+        [
+            str(folder / "bin" / "pytest"), "-q", "-p", "no:cacheprovider",
+            "-m", FAST_LANE,
+        ],
+        cwd=source,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert " passed" in summary and "failed" not in summary, summary
+    assert "error" not in summary, summary
+
+
 def test_cibuildwheel_builds_manylinux_and_musllinux() -> None:
     if shutil.which("cibuildwheel", path=os.path.dirname(sys.executable)) is None:
         pytest.skip("cibuildwheel is not installed (Python 3.11+)")

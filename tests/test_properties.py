@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 import pytest
+from helpers import example_count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -153,7 +154,7 @@ def receive(receiver: Protocol, stream: bytes, cuts: Sequence[int]) -> list[Even
 
 
 @settings(
-    max_examples=150,
+    max_examples=example_count(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -205,7 +206,7 @@ def test_chunking_does_not_change_events(
         assert b"".join(replies_chunked) == b"".join(replies_whole)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=example_count(60), deadline=None)
 @given(
     text=st.text(alphabet=ALPHABET, max_size=300),
     data=st.data(),
@@ -274,7 +275,7 @@ garbage = st.one_of(
 )
 
 
-@settings(max_examples=1000, deadline=2000)
+@settings(max_examples=example_count(1000), deadline=2000)
 @given(
     stream=garbage,
     side=st.sampled_from([CLIENT, SERVER]),
@@ -327,7 +328,7 @@ def test_arbitrary_input_never_raises(
     assert b"" not in out[:-1]
 
 
-@settings(max_examples=300, deadline=2000)
+@settings(max_examples=example_count(300), deadline=2000)
 @given(stream=garbage, side=st.sampled_from([CLIENT, SERVER]), data=st.data())
 def test_arbitrary_input_chunking_does_not_change_outcome(
     stream: bytes, side: Side, data: st.DataObject

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import pytest
-from helpers import MS, wait_for
+from helpers import MS, RPCPeer, wait_for
 
 from wsocket import HandshakeError, HTTPError, WSocketApp
 from wsocket.exceptions import ConnectionClosed
@@ -30,37 +30,25 @@ from wsocket.testing import TestClient, TestWebSocket
 TIMEOUT = 5000 * MS
 
 
-class Peer:
-    """A JSON-RPC client over a TestWebSocket."""
+class Peer(RPCPeer):
+    """A JSON-RPC client over a TestWebSocket: each reply is the next message."""
+
+    strict = True
 
     def __init__(self, ws: TestWebSocket) -> None:
+        super().__init__()
         self.ws = ws
-        self.next_id = 1
 
-    def send(self, value: Any) -> None:
-        self.ws.send(value if isinstance(value, str) else json.dumps(value))
+    def send_text(self, text: str) -> None:
+        self.ws.send(text)
 
-    def recv(self, timeout: float = TIMEOUT) -> Any:
+    def recv_text(self, timeout: float) -> str:
         message = self.ws.receive(timeout=timeout)
         assert message is not None, f"closed: {self.ws.close_code}"
-        return json.loads(message)
+        return message
 
-    def call(self, method: str, params: Any = None) -> Any:
-        call_id = self.next_id
-        self.next_id += 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": call_id}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
-        reply = self.recv()
-        assert reply["id"] == call_id, reply
-        return reply
-
-    def emit(self, method: str, params: Any = None) -> None:
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
+    def recv(self, timeout: float = TIMEOUT) -> Any:
+        return super().recv(timeout)
 
 
 def make_app(**options: Any) -> tuple[WSocketApp, Events]:
@@ -851,25 +839,6 @@ def test_app_websocket_options_reach_the_endpoint() -> None:
         ws.send("x" * 200)
         assert ws.receive(timeout=TIMEOUT) is None
         assert ws.close_code == 1009
-
-
-def test_importable_without_gevent() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; import wsocket.realtime, wsocket.app; "
-        "print('gevent' in sys.modules)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
 
 
 def test_drop_oldest_never_drops_a_reply() -> None:

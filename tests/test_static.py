@@ -1130,6 +1130,7 @@ def test_example_echo(demo: webtest.TestApp) -> None:
     assert response.json["headers"]["X-Demo"] == "1"
 
 
+@pytest.mark.integration  # the example serves in a subprocess
 @pytest.mark.timeout(30)
 def test_example_runs_as_a_script() -> None:
     # `python examples/static_demo/serve.py --port N`, as its docstring says,

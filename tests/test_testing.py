@@ -1258,6 +1258,7 @@ def test_app_that_never_returns_fails_the_test():
 # -- WebSocket: sizes and compression -----------------------------------------
 
 
+@pytest.mark.integration  # messages of 2 and 3 MiB: seconds each
 @pytest.mark.parametrize("compression", [None, "deflate"])
 def test_large_messages(compression):
     big_text = "é" * (1 << 20)  # 2 MiB of UTF-8
@@ -1356,6 +1357,7 @@ def test_no_descriptor_or_thread_is_left_behind():
 # -- The example of the docs --------------------------------------------------
 
 
+@pytest.mark.integration  # pytest on the example in a subprocess
 def test_testing_demo_example_passes():
     demo = os.path.join(ROOT_DIR, "examples", "testing_demo")
     result = subprocess.run(

@@ -37,6 +37,7 @@ def test_idle_connection_is_closed_with_1001():
     assert elapsed < 3
 
 
+@pytest.mark.integration  # seconds of real time
 def test_messages_keep_a_connection_from_being_idle():
     server, client = pair(idle_timeout=0.4)
     try:
@@ -50,6 +51,7 @@ def test_messages_keep_a_connection_from_being_idle():
         server.close()
 
 
+@pytest.mark.integration  # seconds of real time
 def test_pings_do_not_count_as_messages():
     server, client = pair(idle_timeout=0.3, close_timeout=2)
     stop = threading.Event()

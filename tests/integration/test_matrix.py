@@ -30,7 +30,9 @@ def _configs():
     found = []
     for path in sorted(glob.glob(os.path.join(HERE, "config_*.py"))):
         name = os.path.splitext(os.path.basename(path))[0]
-        module = importlib.import_module(f"tests.integration.{name}")
+        # Relative to this package: "tests" is not importable when pytest runs
+        # from an unpacked sdist (only tests/ is on sys.path there).
+        module = importlib.import_module(f".{name}", __package__)
         found.extend(module.CONFIGS)
     return found
 

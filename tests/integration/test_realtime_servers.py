@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import pytest
-from helpers import encode_frame
+from helpers import WebsocketsRPCPeer, encode_frame
 
 from .config_gunicorn import gunicorn_argv
 from .harness import PYTHON, ServerConfig, wait_for
@@ -61,56 +61,11 @@ def server(request: Any) -> Any:
         yield proc
 
 
-class Peer:
-    """A JSON-RPC 2.0 peer over a ``websockets`` sync client."""
+class Peer(WebsocketsRPCPeer):
+    """A JSON-RPC 2.0 peer over a ``websockets`` sync client, on ``/ws``."""
 
     def __init__(self, port: int, query: str = "") -> None:
-        from websockets.sync.client import connect
-
-        # Entered as a context manager, as websockets asks.
-        self.ws = connect(
-            f"ws://127.0.0.1:{port}/ws{query}",
-            open_timeout=TIMEOUT,
-            close_timeout=TIMEOUT,
-            compression=None,
-            max_size=2**24,
-        ).__enter__()
-        self.next_id = 1
-
-    def __enter__(self) -> Peer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.ws.close()
-
-    def send(self, value: Any) -> None:
-        self.ws.send(value if isinstance(value, str) else json.dumps(value))
-
-    def recv(self, timeout: float = TIMEOUT) -> Any:
-        return json.loads(self.ws.recv(timeout))
-
-    def call(self, method: str, params: Any = None) -> Any:
-        call_id = self.next_id
-        self.next_id += 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": call_id}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
-        while True:
-            reply = self.recv()
-            if reply.get("id") == call_id and "method" not in reply:
-                return reply
-
-    def result(self, method: str, params: Any = None) -> Any:
-        reply = self.call(method, params)
-        assert "result" in reply, reply
-        return reply["result"]
-
-    def emit(self, method: str, params: Any = None) -> None:
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
+        super().__init__(port, query, timeout=TIMEOUT)
 
 
 def test_error_codes(server: Any) -> None:

@@ -11,12 +11,12 @@ import collections
 import contextlib
 import os
 import signal
-import subprocess
 import time
 import urllib.request
 from typing import Any, Iterator, List
 
 import pytest
+from helpers import WebsocketsRPCPeer
 
 from .config_gunicorn import gunicorn_argv
 from .harness import (
@@ -27,7 +27,6 @@ from .harness import (
     redis_missing,
     wait_for,
 )
-from .test_realtime_servers import Peer
 
 MISSING = redis_missing()
 pytestmark = [
@@ -42,44 +41,14 @@ APP = "tests.integration.redis_app:app"
 TIMEOUT = 10.0
 
 
-class Client(Peer):
-    """A Peer that keeps the events that arrive while it waits for replies."""
+class Client(WebsocketsRPCPeer):
+    """A peer that knows its connection id and worker pid from ``whoami``."""
 
     def __init__(self, port: int) -> None:
-        super().__init__(port)
-        self.events: List[Any] = []
+        super().__init__(port, timeout=TIMEOUT)
         me = self.result("whoami")
         self.id: str = me["id"]
         self.pid: int = me["pid"]
-
-    def call(self, method: str, params: Any = None) -> Any:
-        call_id = self.next_id
-        self.next_id += 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": call_id}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
-        while True:
-            reply = self.recv()
-            if "method" in reply:
-                self.events.append(reply)
-            elif reply.get("id") == call_id:
-                return reply
-
-    def event(self, timeout: float = TIMEOUT) -> Any:
-        if self.events:
-            return self.events.pop(0)
-        return self.recv(timeout)
-
-    def until(self, method: str, timeout: float = TIMEOUT) -> List[Any]:
-        """Every event up to and including the first ``method`` one."""
-        seen = []
-        deadline = time.monotonic() + timeout
-        while True:
-            event = self.event(max(0.01, deadline - time.monotonic()))
-            seen.append(event)
-            if event["method"] == method:
-                return seen
 
 
 def run_server(port: int, mode: str, env: dict[str, str]) -> ServerProcess:
@@ -123,15 +92,6 @@ def clients(ports: List[int], count: int) -> Iterator[List[Client]]:
                 while True:
                     client.ws.recv(0)
             client.ws.close()
-
-
-def test_import_needs_no_redis() -> None:
-    code = (
-        "import sys; import wsocket.realtime as r; "
-        "r.RedisBackend('redis://127.0.0.1:1/0'); r.Emitter; "
-        "assert 'redis' not in sys.modules, 'redis imported'"
-    )
-    subprocess.run([PYTHON, "-c", code], check=True, timeout=60)
 
 
 def test_emitter_reaches_rooms_and_connections() -> None:

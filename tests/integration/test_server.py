@@ -1,4 +1,5 @@
-"""wsocket's own run(): many sockets at once, SIGTERM, port 0, connection cap."""
+"""Tests for wsocket.server, run() and WSGIServer: many sockets at once, SIGTERM,
+port 0, connection cap, timeouts, import_app()."""
 
 from __future__ import annotations
 

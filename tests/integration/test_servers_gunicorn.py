@@ -1,5 +1,6 @@
-"""gunicorn worker kinds: the warning wsocket logs, and what each kind does to
-a WebSocket (docs/deployment/gunicorn.rst says the same).
+"""Tests for wsocket.servers.gunicorn: the warning wsocket logs for each
+worker kind, and what each kind does to a WebSocket
+(docs/deployment/gunicorn.rst says the same).
 
 One gunicorn per worker kind, started on first use and shared by the tests
 of this module.

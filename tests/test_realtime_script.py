@@ -1,5 +1,6 @@
-"""The browser client, wsocket.js: how the app serves it, and its behaviour
-under Node's test runner against a real server (tests/js/)."""
+"""Tests for wsocket.realtime.script and the browser client it serves,
+wsocket.js: how the app serves it, and its behaviour under Node's test
+runner against a real server (tests/js/)."""
 
 from __future__ import annotations
 
@@ -150,6 +151,7 @@ def node_command() -> Optional[List[str]]:
     return None
 
 
+@pytest.mark.integration  # a server and Node.js in subprocesses
 def test_client_under_node():
     command = node_command()
     if command is None:

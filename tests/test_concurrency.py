@@ -1,0 +1,110 @@
+"""Tests for wsocket.concurrency: the primitives that suit each kind of socket.
+
+Plain sockets get threading's; gevent's and eventlet's sockets get their own
+library's, checked in a fresh interpreter so that neither library is
+imported (or its hub started) in the test process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from helpers import MS, ROOT_DIR, tcp_pair, wait_for
+
+from wsocket.concurrency import (
+    Primitives,
+    is_eventlet_socket,
+    is_gevent_socket,
+    primitives_for,
+)
+
+
+def test_plain_sockets_get_threading() -> None:
+    a, b = tcp_pair()
+    with a, b:
+        assert not is_gevent_socket(a) and not is_eventlet_socket(a)
+        prims = primitives_for(a)
+        assert isinstance(prims, Primitives) and prims.name == "threading"
+        assert primitives_for(b) is prims
+        lock = prims.Lock()
+        assert lock.acquire(timeout=0.1)
+        # Held: a second acquire times out rather than blocking for ever.
+        assert not lock.acquire(timeout=10 * MS)
+        lock.release()
+
+
+def test_threading_spawn_runs_in_a_named_daemon_thread() -> None:
+    prims = primitives_for(object())
+    seen: list[threading.Thread] = []
+    done = prims.Event()
+    prims.spawn(lambda: (seen.append(threading.current_thread()), done.set()), "w1")
+    assert done.wait(2000 * MS)
+    assert seen[0].name == "w1" and seen[0].daemon
+
+
+def test_wait_readable_waits_for_data_and_times_out() -> None:
+    prims = primitives_for(object())
+    a, b = tcp_pair()
+    with a, b:
+        started = time.monotonic()
+        assert prims.wait_readable(a, 50 * MS) is False
+        assert time.monotonic() - started >= 40 * MS
+        b.sendall(b"x")
+        assert wait_for(lambda: prims.wait_readable(a, 0), 2000 * MS)
+        assert a.recv(1) == b"x"
+        # EOF counts as readable: the reader then sees b"".
+        b.close()
+        assert prims.wait_readable(a, 2000 * MS) is True
+        assert a.recv(1) == b""
+
+
+GREEN_CHECK = """
+import sys
+sys.path.insert(0, {root!r})
+import {lib}
+green_socket = __import__({module!r}, fromlist=["socket"])
+from wsocket.concurrency import primitives_for, is_gevent_socket, is_eventlet_socket
+a, b = green_socket.socketpair()
+prims = primitives_for(a)
+assert primitives_for(b) is prims
+assert is_{lib}_socket(a)
+lock = prims.Lock()
+assert lock.acquire(timeout=0.1)
+assert not lock.acquire(timeout=0.01)
+lock.release()
+assert prims.wait_readable(a, 0.02) is False
+b.sendall(b"x")
+assert prims.wait_readable(a, 2) is True
+done = prims.Event()
+prims.spawn(done.set)
+assert done.wait(2)
+print(prims.name, type(prims.Lock()).__module__.split(".")[0])
+"""
+
+
+GREEN_SOCKET = {"gevent": "gevent.socket", "eventlet": "eventlet.green.socket"}
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_green_sockets_get_their_librarys_primitives_in_a_subprocess(lib: str) -> None:
+    if importlib.util.find_spec(lib) is None:
+        pytest.skip(f"{lib} is not installed")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            "-c",
+            GREEN_CHECK.format(root=ROOT_DIR, lib=lib, module=GREEN_SOCKET[lib]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [lib, lib]

@@ -1,0 +1,56 @@
+"""Tests for wsocket.servers.wsocket: the adapter of wsocket's own server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpers import MS, assert_echoes, serving, tcp_pair
+
+from wsocket.middleware import WebSocketMiddleware
+from wsocket.servers import find_adapter, response_101
+from wsocket.servers.wsocket import ADAPTER, WsocketAdapter
+
+HEADERS = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+
+
+def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    ws = environ["wsgi.websocket"]
+    for message in ws:
+        ws.send(message)
+    return []
+
+
+def test_upgrades_under_wsocket_s_server_find_this_adapter() -> None:
+    found: list[Any] = []
+    inner = WebSocketMiddleware(echo)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        found.append(find_adapter(environ))
+        return inner(environ, start_response)
+
+    with serving(app) as port:
+        assert_echoes(port, "/")
+    assert found == [ADAPTER]
+    assert isinstance(ADAPTER, WsocketAdapter) and ADAPTER.name == "wsocket"
+    assert ADAPTER.refusal is None and ADAPTER.close_socket
+
+
+def test_take_over_writes_the_101_and_returns_the_bytes_read_past_the_head() -> None:
+    a, b = tcp_pair()
+    with a, b:
+        environ = {"wsocket.take_over": lambda: (a, bytearray(b"\x81\x00"))}
+        sock, extra = ADAPTER.take_over(environ, None, HEADERS)
+        assert sock is a
+        assert extra == b"\x81\x00" and type(extra) is bytes
+        b.settimeout(5000 * MS)
+        expected = response_101(HEADERS)
+        received = b""
+        while len(received) < len(expected):
+            received += b.recv(4096)
+        assert received == expected
+
+
+def test_websockets_work_end_to_end() -> None:
+    with serving(WebSocketMiddleware(echo)) as port:
+        assert_echoes(port, "/")
+        assert_echoes(port, "/", compression=None)

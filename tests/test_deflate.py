@@ -1606,6 +1606,7 @@ def run_bomb_child(shape: str, mode: str) -> Dict[str, Any]:
     return result
 
 
+@pytest.mark.integration  # a fresh interpreter per shape, for a clean peak
 @pytest.mark.parametrize("shape", ["frame", "fragments"])
 def test_bomb_costs_the_limit_and_a_constant(shape: str) -> None:
     # A bomb of 256 MiB of zeros (about 256 KiB compressed) against a 4 MiB

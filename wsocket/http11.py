@@ -649,6 +649,7 @@ class ChunkedReader:
         self.limits = limits
         self._left = 0  # bytes left in the current chunk
         self._state = "size"  # size, data, crlf, trailer, done
+        self._scanned = 0  # trailer bytes already checked
 
     @property
     def done(self) -> bool:
@@ -726,19 +727,23 @@ class ChunkedReader:
                 return b""
             if not buf or buf == b"\r":
                 return None
-            end = buf.find(b"\r\n\r\n")
+            # What earlier calls scanned is not scanned again: a client that
+            # sends its trailers a byte at a time costs linear time.
+            scanned = self._scanned
+            end = buf.find(b"\r\n\r\n", max(0, scanned - 3))
             limit = self.limits.max_trailer_size
             if end >= 0:
                 region = end + 4
             else:
                 region = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
-            if _BARE_CR_OR_LF.search(buf, 0, region):
+            if _BARE_CR_OR_LF.search(buf, max(0, scanned - 1), region):
                 raise HTTPParseError(
                     400, "bare CR or LF in the trailers: end lines with CRLF"
                 )
             if end < 0:
                 if len(buf) >= limit:
                     raise HTTPParseError(431, f"trailers larger than {limit} bytes")
+                self._scanned = region
                 return None
             if end + 4 > limit:
                 raise HTTPParseError(431, f"trailers larger than {limit} bytes")

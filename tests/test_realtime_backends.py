@@ -191,3 +191,27 @@ def test_events_count_local_deliveries() -> None:
     events = Events()
     assert events.deliver("m", None, None, ()) == 0
     assert events.deliver_to("nobody", "m", None) is False
+
+
+def test_deliver_many_defaults_to_deliver_in_order() -> None:
+    class Recorder(Delivery):
+        def __init__(self) -> None:
+            self.calls: list[tuple[Any, ...]] = []
+
+        def deliver(
+            self,
+            method: str,
+            params: Any,
+            room: Optional[str],
+            exclude: Collection[str],
+        ) -> int:
+            self.calls.append((method, params, room, tuple(exclude)))
+            return 2
+
+        def deliver_to(self, conn_id: str, method: str, params: Any) -> bool:
+            raise AssertionError("not a broadcast")
+
+    recorder = Recorder()
+    total = recorder.deliver_many([("a", 1, None, ()), ("b", 2, "r", ("x",))])
+    assert total == 4
+    assert recorder.calls == [("a", 1, None, ()), ("b", 2, "r", ("x",))]

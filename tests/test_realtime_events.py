@@ -495,6 +495,50 @@ def test_broadcast_reaches_plain_and_compressed_clients_alike() -> None:
         assert events.stats["sent"] >= 3 * 4
 
 
+def test_deliver_many_writes_each_connection_its_events_at_once() -> None:
+    # A backend that fell behind hands over a batch of broadcasts: every
+    # connection gets the ones meant for it, in order, with one write.
+    app, events = rooms_app()
+    client = TestClient(app)
+    with (
+        client.websocket_connect("/ws") as a,
+        client.websocket_connect("/ws") as b,
+        client.websocket_connect("/ws") as c,
+    ):
+        pa, pb, pc = Peer(a), Peer(b), Peer(c)
+        a_id = pa.call("whoami")["result"]
+        b_id = pb.call("whoami")["result"]
+        pa.call("join", {"room": "x"})
+        pb.call("join", {"room": "x"})
+        pc.call("join", {"room": "y"})
+        ws_a = events.connections[a_id].websocket
+        writes: list[bytes] = []
+        send_now = ws_a._send_now
+        assert send_now is not None
+
+        def counting(data: bytes) -> int:
+            writes.append(data)
+            return send_now(data)
+
+        ws_a._send_now = counting
+        sent = events.deliver_many(
+            [
+                ("n", 1, "x", ()),
+                ("n", 2, None, ()),
+                ("n", 3, "y", ()),
+                ("n", 4, "x", (b_id,)),
+            ]
+        )
+        assert sent == 7
+        for peer, numbers in ((pa, [1, 2, 4]), (pb, [1, 2]), (pc, [2, 3])):
+            for n in numbers:
+                assert peer.recv() == {"jsonrpc": "2.0", "method": "n", "params": n}
+        assert len(writes) == 1
+        # Nothing more was sent: the next message is the reply.
+        assert pb.call("add", [1, 2])["result"] == 3
+        assert pc.call("add", [2, 2])["result"] == 4
+
+
 def test_ids_are_random_and_url_safe() -> None:
     app, events = rooms_app()
     client = TestClient(app)

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Iterator
+import threading
+from typing import Any, Collection, Iterator, Optional, Sequence
 
 import pytest
 from helpers import MS, wait_for
 from integration.harness import RedisServer, free_port, redis_missing
 from test_realtime_backends import call, endpoint
 
-from wsocket.realtime import Emitter, Events, MemoryBackend, RedisBackend
+from wsocket.realtime import (
+    Broadcast,
+    Delivery,
+    Emitter,
+    Events,
+    MemoryBackend,
+    RedisBackend,
+)
 from wsocket.testing import TestClient
 
 MISSING = redis_missing()
@@ -177,6 +185,71 @@ def test_what_is_not_an_envelope_is_ignored_with_a_warning(
             assert len(notes) == 2
             assert events.stats["received"] == 1
     finally:
+        backend.stop()
+
+
+def test_a_backlog_from_redis_is_delivered_in_batches_in_order(
+    redis_server: RedisServer,
+) -> None:
+    # While the subscriber is busy, broadcasts pile up in its socket; it
+    # then hands consecutive ones over together (deliver_many), each
+    # emit_to in its place between them.
+    entered = threading.Event()
+    release = threading.Event()
+
+    class Recorder(Delivery):
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, Any]] = []
+
+        def deliver(
+            self,
+            method: str,
+            params: Any,
+            room: Optional[str],
+            exclude: Collection[str],
+        ) -> int:
+            if params == 0:
+                entered.set()
+                release.wait(TIMEOUT)
+            self.calls.append(("one", params))
+            return 1
+
+        def deliver_many(self, broadcasts: Sequence[Broadcast]) -> int:
+            self.calls.append(("many", [params for _, params, _, _ in broadcasts]))
+            return len(broadcasts)
+
+        def deliver_to(self, conn_id: str, method: str, params: Any) -> bool:
+            self.calls.append(("to", params))
+            return True
+
+    def received() -> int:
+        return sum(
+            len(value) if isinstance(value, list) else 1 for _, value in recorder.calls
+        )
+
+    backend = RedisBackend(redis_server.url)
+    recorder = Recorder()
+    backend.start(recorder)
+    try:
+        wait_for(lambda: subscribers(redis_server.url) == 1, TIMEOUT)
+        with Emitter(redis_server.url) as emitter:
+            emitter.broadcast("n", 0)
+            assert entered.wait(TIMEOUT)
+            for n in range(1, 11):
+                emitter.broadcast("n", n, room="r")
+            emitter.emit_to("someone", "n", 11)
+            for n in range(12, 16):
+                emitter.broadcast("n", n)
+        release.set()
+        wait_for(lambda: received() == 16, TIMEOUT)
+        assert recorder.calls == [
+            ("one", 0),
+            ("many", list(range(1, 11))),
+            ("to", 11),
+            ("many", list(range(12, 16))),
+        ]
+    finally:
+        release.set()
         backend.stop()
 
 

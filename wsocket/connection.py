@@ -35,6 +35,7 @@ from typing import (
     Iterator,
     List,
     Optional,
+    Sequence,
     Tuple,
     Union,
 )
@@ -564,6 +565,16 @@ class WebSocket:
         :meth:`Protocol.send_prepared`): written as it is where the
         connection allows, which saves framing the message again.
         """
+        return self._send_all_nowait(((data, binary, frame),))
+
+    def _send_all_nowait(
+        self, messages: Sequence[Tuple[Any, bool, Optional[bytes]]]
+    ) -> bool:
+        """:meth:`_send_nowait` for several messages, written at once.
+
+        Each item is ``(data, binary, frame)``. All are sent, in order, or
+        none (``False``: another task is writing).
+        """
         if not self._write_lock.acquire(False):
             return False
         handed_over = False
@@ -572,13 +583,14 @@ class WebSocket:
             with self._proto_lock:
                 if protocol.state is not _OPEN:
                     raise protocol.close_exc()
-                if frame is None or not protocol.send_prepared(frame):
-                    if not binary:
-                        protocol.send_text(data)
-                    elif isinstance(data, str):
-                        protocol.send_binary(data.encode("utf-8"))
-                    else:
-                        protocol.send_binary(data)
+                for data, binary, frame in messages:
+                    if frame is None or not protocol.send_prepared(frame):
+                        if not binary:
+                            protocol.send_text(data)
+                        elif isinstance(data, str):
+                            protocol.send_binary(data.encode("utf-8"))
+                        else:
+                            protocol.send_binary(data)
                 out = protocol.data_to_send()
             data = out[0] if len(out) == 1 else b"".join(out)
             send_now = self._send_now

@@ -20,7 +20,7 @@ needs neither gevent nor redis.
 
 from __future__ import annotations
 
-from .backends import Backend, Delivery, MemoryBackend
+from .backends import Backend, Broadcast, Delivery, MemoryBackend
 from .events import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, Connection, Events
 from .jsonrpc import (
     INTERNAL_ERROR,
@@ -47,6 +47,7 @@ __all__ = [
     "Connection",
     "RPCError",
     "Backend",
+    "Broadcast",
     "Delivery",
     "MemoryBackend",
     "RedisBackend",

@@ -17,9 +17,14 @@ process encodes with its own format.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Collection, Optional
+from typing import Any, Callable, Collection, Optional, Sequence, Tuple
 
-__all__ = ["Backend", "Delivery", "MemoryBackend"]
+__all__ = ["Backend", "Broadcast", "Delivery", "MemoryBackend"]
+
+#: One broadcast as :meth:`Delivery.deliver_many` takes it:
+#: ``(method, params, room, exclude)``, the arguments of
+#: :meth:`Delivery.deliver`.
+Broadcast = Tuple[str, Any, Optional[str], Collection[str]]
 
 
 class Delivery:
@@ -44,6 +49,19 @@ class Delivery:
             how many connections the event was queued for.
         """
         raise NotImplementedError
+
+    def deliver_many(self, broadcasts: Sequence[Broadcast]) -> int:
+        """Deliver several broadcasts, in order, as :meth:`deliver` would.
+
+        A backend that receives broadcasts in batches (a bus that fell
+        behind) hands them over together, so that each connection can get
+        all of its events with one write. The default calls :meth:`deliver`
+        for each.
+
+        Returns:
+            how many sends were queued, over all the broadcasts.
+        """
+        return sum(self.deliver(*broadcast) for broadcast in broadcasts)
 
     def deliver_to(self, conn_id: str, method: str, params: Any) -> bool:
         """Send an event to the connection ``conn_id`` if it is in this process.

@@ -43,6 +43,7 @@ from typing import (
     Iterable,
     List,
     Optional,
+    Sequence,
     Set,
     Tuple,
     TypeVar,
@@ -57,7 +58,7 @@ from ..handshake import is_upgrade_request
 from ..middleware import WebSocketMiddleware
 from ..request import Request
 from ..responses import HTTPError, error_page
-from .backends import Backend, Delivery, MemoryBackend
+from .backends import Backend, Broadcast, Delivery, MemoryBackend
 from .jsonrpc import (
     INTERNAL_ERROR,
     JSONRPC,
@@ -391,6 +392,31 @@ class Connection:
             self._writing = True
         self._prim.spawn(self._write_loop, "wsocket-writer")
         return False
+
+    def _send_many(self, messages: List[Tuple[Message, bytes]]) -> int:
+        """Send several broadcast events, with one write if nothing waits.
+
+        Each item is ``(message, frame)``. Returns how many went out now;
+        the others are queued, as :meth:`_send` queues.
+        """
+        with self._lock:
+            if self._closed:
+                raise self._closed_error()
+            if not self._queue and not self._writing:
+                items = [(m, isinstance(m, bytes), f) for m, f in messages]
+                try:
+                    sent = self.websocket._send_all_nowait(items)
+                except ConnectionClosed:
+                    self._closed = True
+                    raise
+                if sent:
+                    self._progress = time.monotonic()
+                    return len(messages)
+        count = 0
+        for message, frame in messages:
+            if self._send(message, True, frame):
+                count += 1
+        return count
 
     def _keep_over_bounds(self, size: int) -> bool:
         """Whether a full queue may take one more message: the client reads.
@@ -849,6 +875,10 @@ class Events(Delivery):
             count += 1
         if sent_now:
             self._count("sent", sent_now)
+        self._yield_to_writers(count)
+        return count
+
+    def _yield_to_writers(self, count: int) -> None:
         prim = self._prim
         if prim is not None and prim.name == "gevent" and count > 1:
             # A loop of broadcasts never blocks, so under gevent it would
@@ -856,6 +886,41 @@ class Events(Delivery):
             import gevent
 
             gevent.sleep(0)
+
+    def deliver_many(self, broadcasts: Sequence[Broadcast]) -> int:
+        # Each connection gets the events of the whole batch meant for it,
+        # in order, with one write.
+        with self._lock:
+            conns = self._conns
+            rooms = self._rooms
+            chosen = [
+                list(conns.values())
+                if room is None
+                else [conns[i] for i in rooms.get(room, ()) if i in conns]
+                for _, _, room, _ in broadcasts
+            ]
+        plan: Dict[Connection, List[Tuple[Message, bytes]]] = {}
+        for (method, params, _, exclude), targets in zip(broadcasts, chosen):
+            item: Optional[Tuple[Message, bytes]] = None
+            for conn in targets:
+                if conn.id in exclude or conn._closed:
+                    continue
+                if item is None:
+                    message = self.format.encode_event(method, params)
+                    if message is None:
+                        break
+                    item = (message, encode_frame(message))
+                plan.setdefault(conn, []).append(item)
+        count = sent_now = 0
+        for conn, items in plan.items():
+            try:
+                sent_now += conn._send_many(items)
+            except ConnectionClosed:
+                continue
+            count += len(items)
+        if sent_now:
+            self._count("sent", sent_now)
+        self._yield_to_writers(len(plan))
         return count
 
     def deliver_to(self, conn_id: str, method: str, params: Any) -> bool:

@@ -53,7 +53,7 @@ from typing import (
     Union,
 )
 
-from .backends import Backend, Delivery
+from .backends import Backend, Broadcast, Delivery
 
 __all__ = ["RedisBackend", "Emitter"]
 
@@ -454,8 +454,7 @@ class RedisBackend(Backend):
                     elif not pinged and now - heard > self.ping_timeout:
                         runtime.blocking(pubsub.ping)
                         pinged = now
-                    for data in batch:
-                        self._received(data)
+                    self._received_batch(batch)
             except Exception as error:
                 if stopped.is_set():
                     break
@@ -497,14 +496,54 @@ class RedisBackend(Backend):
             message = pubsub.get_message(timeout=0.0)
         return batch, alive
 
-    def _received(self, data: Union[bytes, str]) -> None:
+    def _received_batch(self, batch: List[bytes]) -> None:
+        """Deliver what one read from Redis brought, in order.
+
+        Consecutive broadcasts go to :meth:`Delivery.deliver_many` together,
+        so a process that fell behind writes each client its waiting events
+        at once.
+        """
         delivery = self._delivery
         if delivery is None:
             return
+        broadcasts: List[Broadcast] = []
+        for data in batch:
+            envelope = self._open(data)
+            if envelope is None:
+                continue
+            kind, method, params, message = envelope
+            if kind == "b":
+                broadcasts.append(
+                    (method, params, message.get("r"), message.get("x", ()))
+                )
+                continue
+            self._deliver(delivery, broadcasts)
+            broadcasts = []
+            if kind == "t":
+                try:
+                    delivery.deliver_to(message["c"], method, params)
+                except Exception:
+                    logger.exception("! delivering a message from Redis failed")
+        self._deliver(delivery, broadcasts)
+
+    def _deliver(self, delivery: Delivery, broadcasts: List[Broadcast]) -> None:
+        if not broadcasts:
+            return
+        try:
+            if len(broadcasts) == 1:
+                delivery.deliver(*broadcasts[0])
+            else:
+                delivery.deliver_many(broadcasts)
+        except Exception:
+            logger.exception("! delivering a message from Redis failed")
+
+    def _open(self, data: Union[bytes, str]) -> Optional[Tuple[str, str, Any, Any]]:
+        """``(kind, method, params, envelope)`` of a message from another
+        process; ``None`` for our own sends and for what is not ours."""
         try:
             message = json.loads(data)
             if message.get("o") == self.origin:
-                return  # our own send, delivered here already
+                return None  # our own send, delivered here already
             kind = message["k"]
             method = message["m"]
             params = message.get("p")
@@ -515,15 +554,9 @@ class RedisBackend(Backend):
                 self.channel,
                 data,
             )
-            return
+            return None
         self._count("received")
-        try:
-            if kind == "b":
-                delivery.deliver(method, params, message.get("r"), message.get("x", ()))
-            elif kind == "t":
-                delivery.deliver_to(message["c"], method, params)
-        except Exception:
-            logger.exception("! delivering a message from Redis failed")
+        return kind, method, params, message
 
     # -- outages ------------------------------------------------------------------
 

@@ -575,6 +575,26 @@ def test_long_malformed_field_lines_get_their_reason(line: bytes, reason: str) -
     assert reason in info.value.reason
 
 
+@settings(max_examples=example_count(500), deadline=None)
+@given(
+    data=st.binary(max_size=40).map(
+        lambda raw: bytes(b"\r\na"[byte % 3] for byte in raw)
+    ),
+    start=st.integers(0, 40),
+    stop=st.integers(0, 40),
+)
+def test_bare_cr_or_lf_search_agrees_with_its_pattern(
+    data: bytes, start: int, stop: int
+) -> None:
+    from wsocket.http11 import _BARE_CR_OR_LF, _find_bare_cr_or_lf
+
+    buf = bytearray(data)
+    match = _BARE_CR_OR_LF.search(buf, start, stop)
+    assert _find_bare_cr_or_lf(buf, start, stop) == (
+        -1 if match is None else match.start()
+    )
+
+
 # -- Property: the parser and h11 agree on every well-formed request ----------
 
 _tokens = st.text(

@@ -95,6 +95,22 @@ _FIELD_LINE = re.compile(
 )
 # A CR that is not followed by LF, or an LF that does not follow a CR.
 _BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def _find_bare_cr_or_lf(buf: bytearray, start: int, stop: int) -> int:
+    """The position of the first CR or LF in ``buf[start:stop]`` that is
+    not part of a CRLF, or -1.
+
+    Counting is a fast memchr-like scan; the regular expression, some ten
+    times slower, only runs when the counts show that there is one.
+    """
+    crlf = buf.count(b"\r\n", start, stop)
+    if buf.count(b"\r", start, stop) == crlf and buf.count(b"\n", start, stop) == crlf:
+        return -1  # every CR and every LF is in one of the CRLFs
+    match = _BARE_CR_OR_LF.search(buf, start, stop)
+    return -1 if match is None else match.start()
+
+
 _DIGITS = re.compile(rb"[0-9]+")
 # RFC 9110 section 7.2: Host = uri-host [ ":" port ], with uri-host a
 # registered name (RFC 3986 unreserved, pct-encoded and sub-delims but ","),
@@ -509,10 +525,10 @@ class _HeadReader:
         # a recipient MAY accept, is refused too: a proxy in front that reads
         # the line ends otherwise would see other requests than we do. A
         # bare CR "MUST" be refused or replaced.
-        bare = _BARE_CR_OR_LF.search(buf, max(0, self._scanned - 1), stop)
-        if bare is not None:
+        bare = _find_bare_cr_or_lf(buf, max(0, self._scanned - 1), stop)
+        if bare >= 0:
             self._scanned = 0
-            line_end = buf.find(b"\r\n", bare.start())
+            line_end = buf.find(b"\r\n", bare)
             head = bytes(buf[: line_end if line_end >= 0 else len(buf)])
             del buf[:]
             # The offending line fails to parse, with a precise reason.
@@ -736,7 +752,7 @@ class ChunkedReader:
                 region = end + 4
             else:
                 region = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
-            if _BARE_CR_OR_LF.search(buf, max(0, scanned - 1), region):
+            if _find_bare_cr_or_lf(buf, max(0, scanned - 1), region) >= 0:
                 raise HTTPParseError(
                     400, "bare CR or LF in the trailers: end lines with CRLF"
                 )

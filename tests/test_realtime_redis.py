@@ -16,11 +16,10 @@ from typing import Any, Collection, Iterator, Optional, Sequence
 import pytest
 from helpers import MS, wait_for
 from integration.harness import RedisServer, free_port, redis_missing
-from test_realtime_backends import call, endpoint
+from test_realtime_backends import Recorder, call, endpoint
 
 from wsocket.realtime import (
     Broadcast,
-    Delivery,
     Emitter,
     Events,
     MemoryBackend,
@@ -197,10 +196,7 @@ def test_a_backlog_from_redis_is_delivered_in_batches_in_order(
     entered = threading.Event()
     release = threading.Event()
 
-    class Recorder(Delivery):
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, Any]] = []
-
+    class Batches(Recorder):
         def deliver(
             self,
             method: str,
@@ -211,24 +207,17 @@ def test_a_backlog_from_redis_is_delivered_in_batches_in_order(
             if params == 0:
                 entered.set()
                 release.wait(TIMEOUT)
-            self.calls.append(("one", params))
-            return 1
+            return super().deliver(method, params, room, exclude)
 
         def deliver_many(self, broadcasts: Sequence[Broadcast]) -> int:
             self.calls.append(("many", [params for _, params, _, _ in broadcasts]))
             return len(broadcasts)
 
-        def deliver_to(self, conn_id: str, method: str, params: Any) -> bool:
-            self.calls.append(("to", params))
-            return True
-
     def received() -> int:
-        return sum(
-            len(value) if isinstance(value, list) else 1 for _, value in recorder.calls
-        )
+        return sum(len(call[1]) if call[0] == "many" else 1 for call in recorder.calls)
 
     backend = RedisBackend(redis_server.url)
-    recorder = Recorder()
+    recorder = Batches()
     backend.start(recorder)
     try:
         wait_for(lambda: subscribers(redis_server.url) == 1, TIMEOUT)
@@ -243,9 +232,9 @@ def test_a_backlog_from_redis_is_delivered_in_batches_in_order(
         release.set()
         wait_for(lambda: received() == 16, TIMEOUT)
         assert recorder.calls == [
-            ("one", 0),
+            ("n", 0, None, ()),
             ("many", list(range(1, 11))),
-            ("to", 11),
+            ("someone", "n", 11),
             ("many", list(range(12, 16))),
         ]
     finally:

@@ -414,6 +414,11 @@ class WebSocket:
             data = b""
         finally:
             sock.settimeout(timeout)
+        if not data and _tcp_open(sock):
+            # A non-blocking TLS read that races a write in another thread
+            # can report an end of stream that is not there: the TCP
+            # connection says otherwise, so look again later.
+            return False
         self._feed(data)
         return True
 
@@ -994,6 +999,22 @@ def _binary_flag(data: Any, binary: Optional[bool]) -> bool:
 
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+def _tcp_open(sock: Any) -> bool:
+    """Whether the TCP connection under a TLS socket has not ended.
+
+    Peeks at the raw stream (below the TLS layer) without waiting: bytes
+    waiting, or none yet, mean open; an end of stream or an error, not.
+    """
+    if not _DONTWAIT:
+        return False
+    try:
+        return bool(socket.socket.recv(sock, 1, socket.MSG_PEEK | _DONTWAIT))
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 def _nowait_sender(sock: Any) -> Optional[Callable[[bytes], int]]:

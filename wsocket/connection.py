@@ -514,22 +514,32 @@ class WebSocket:
         elif not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
         with self._write_lock:
-            self._write(self._encode(data, binary))
+            self._write(self._encode(((data, binary, None),)))
         if self.protocol.has_data_to_send():
             self._flush(blocking=False)
 
-    def _encode(self, data: Any, binary: bool) -> List[bytes]:
-        """Frame a message in the protocol; the caller holds the write lock."""
+    def _encode(
+        self, messages: Sequence[Tuple[Any, bool, Optional[bytes]]]
+    ) -> List[bytes]:
+        """Frame messages in the protocol; the caller holds the write lock.
+
+        Each item is ``(data, binary, frame)``: ``frame`` is ``data``
+        framed once for a broadcast (see :meth:`Protocol.send_prepared`),
+        used as it is where the connection allows, or ``None``.
+        """
         protocol = self.protocol
         with self._proto_lock:
             if protocol.state is not _OPEN:
                 raise protocol.close_exc()
-            if binary:
-                if isinstance(data, str):
-                    data = data.encode("utf-8")
-                protocol.send_binary(data)
-            else:
-                protocol.send_text(data)
+            for data, binary, frame in messages:
+                if frame is not None and protocol.send_prepared(frame):
+                    continue
+                if not binary:
+                    protocol.send_text(data)
+                elif isinstance(data, str):
+                    protocol.send_binary(data.encode("utf-8"))
+                else:
+                    protocol.send_binary(data)
             return protocol.data_to_send()
 
     def send_nowait(
@@ -585,18 +595,7 @@ class WebSocket:
         handed_over = False
         protocol = self.protocol
         try:
-            with self._proto_lock:
-                if protocol.state is not _OPEN:
-                    raise protocol.close_exc()
-                for data, binary, frame in messages:
-                    if frame is None or not protocol.send_prepared(frame):
-                        if not binary:
-                            protocol.send_text(data)
-                        elif isinstance(data, str):
-                            protocol.send_binary(data.encode("utf-8"))
-                        else:
-                            protocol.send_binary(data)
-                out = protocol.data_to_send()
+            out = self._encode(messages)
             data = out[0] if len(out) == 1 else b"".join(out)
             send_now = self._send_now
             try:
@@ -636,16 +635,9 @@ class WebSocket:
         """
         protocol = self.protocol
         with self._write_lock:
-            with self._proto_lock:
-                if protocol.state is not _OPEN:
-                    raise protocol.close_exc()
-                for data, frame in messages:
-                    if frame is None or not protocol.send_prepared(frame):
-                        if isinstance(data, str):
-                            protocol.send_text(data)
-                        else:
-                            protocol.send_binary(data)
-                out = protocol.data_to_send()
+            out = self._encode(
+                [(data, not isinstance(data, str), frame) for data, frame in messages]
+            )
             if len(out) > 1 and sum(map(len, out)) <= 65536:
                 out = [b"".join(out)]
             self._write(out)

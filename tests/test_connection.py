@@ -1339,6 +1339,55 @@ GEVENT_SCRIPT = textwrap.dedent(
         print("keepalive reader ok")
 
 
+    def check_direct():
+        # A plain gevent socket is read and written through the socket under
+        # it; the answers are the same as through gevent's own methods.
+        from helpers import encode_frame
+
+        a, b = socketpair()
+        ws = WebSocket(a, Protocol(SERVER), read_size=64)
+        assert ws._raw is a._sock, (ws._raw, a._sock)
+        if not PATCHED:
+            import socket as std
+
+            plain, other = std.socketpair()
+            assert WebSocket(plain, Protocol(SERVER))._raw is None
+            plain.close()
+            other.close()
+        raw = RawPeer(b)
+        frame = encode_frame(0x1, b"split" * 40, mask=True)
+
+        def trickle():
+            # One frame in pieces, each after the reader drained the last.
+            for i in range(0, len(frame), 50):
+                gevent.sleep(0.01)
+                b.sendall(frame[i : i + 50])
+
+        feeder = gevent.spawn(trickle)
+        assert ws.receive(timeout=5) == "split" * 40
+        feeder.get(timeout=5)
+        # Nothing to read: a timed receive times out, then still works.
+        try:
+            ws.receive(timeout=0.05)
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("receive() did not time out")
+        raw.send_frame(0x2, b"after")
+        assert ws.receive(timeout=5) == b"after"
+        # A frame larger than the socket buffer goes out whole.
+        big = b"B" * (4 * 2**20)
+        sender = gevent.spawn(ws.send, big)
+        got = raw.read_frame(10)
+        sender.get(timeout=10)
+        assert got.opcode == 0x2 and got.payload == big
+        # The peer leaves: receive() reports the end instead of waiting.
+        b.close()
+        assert ws.receive(timeout=5) is None
+        assert ws.close_code == 1006, ws.close_code
+        print("direct ok")
+
+
     CHECKS = {
         "primitives": check_primitives,
         "echo": check_echo,
@@ -1347,6 +1396,7 @@ GEVENT_SCRIPT = textwrap.dedent(
         "server": check_server,
         "receivers": check_receivers,
         "keepalive-reader": check_keepalive_reader,
+        "direct": check_direct,
     }
 
     with gevent.Timeout(90):
@@ -1381,6 +1431,14 @@ def test_gevent_receive_waits_for_the_read_lock(
     result = run_gevent_checks(tmp_path, mode, check)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{check.replace('-', ' ')} ok" in result.stdout.splitlines()
+
+
+@pytest.mark.integration  # gevent in a subprocess
+@pytest.mark.parametrize("mode", ["patched", "unpatched"])
+def test_gevent_reads_and_writes_the_socket_under_it(tmp_path: Any, mode: str) -> None:
+    result = run_gevent_checks(tmp_path, mode, "direct")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "direct ok" in result.stdout.splitlines()
 
 
 @pytest.mark.parametrize("mode", ["patched", "unpatched"])

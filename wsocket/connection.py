@@ -144,6 +144,8 @@ class WebSocket:
         "_going_away",
         "_tls",
         "_send_now",
+        "_raw",
+        "_drained",
         "_eof_deadline",
         "_closing_deadline",
         "_last_rx",
@@ -215,6 +217,10 @@ class WebSocket:
         self._going_away: Optional[Tuple[int, str]] = None
         self._tls = callable(getattr(sock, "pending", None))
         self._send_now = _nowait_sender(sock)
+        # A gevent socket's own non-blocking socket, read and written
+        # directly (see _read_once), or None.
+        self._raw = _gevent_raw(sock)
+        self._drained = True
         if extra:
             self._feed(extra)
         if ping_interval is not None:
@@ -322,7 +328,7 @@ class WebSocket:
                     if not self._read_tls_nowait():
                         self._closed_event.wait(min(wait, _TLS_POLL))
                     continue
-                self._read_once()
+                self._read_once(ready=True)
         finally:
             self._read_lock.release()
 
@@ -402,7 +408,7 @@ class WebSocket:
         """
         sock = self.sock
         if sock.pending():
-            self._read_once()
+            self._read_once(ready=True)
             return True
         timeout = sock.gettimeout()
         sock.setblocking(False)
@@ -430,14 +436,35 @@ class WebSocket:
         caller's loop does not spin while the record is incomplete.
         """
         if not self._tls:
-            self._read_once()
+            self._read_once(ready=True)
         elif not self._read_tls_nowait():
             self._closed_event.wait(_TLS_POLL)
 
-    def _read_once(self) -> None:
-        """Read from the socket once and process what arrived."""
+    def _read_once(self, ready: bool = False) -> None:
+        """Read from the socket once and process what arrived.
+
+        ``ready`` says a wait just reported input. On a gevent socket the
+        read waits first when the last one drained the kernel's buffer
+        (the next bytes are most likely not in yet), instead of trying,
+        failing with ``EAGAIN`` and then waiting, as gevent's ``recv()``
+        does: one system call and one exception less per message.
+        """
+        raw = self._raw
+        size = self.read_size
         try:
-            data = self.sock.recv(self.read_size)
+            if raw is None:
+                data = self.sock.recv(size)
+            else:
+                sock = self.sock
+                if self._drained and not ready:
+                    sock._wait(sock._read_event)
+                while True:
+                    try:
+                        data = raw.recv(size)
+                        break
+                    except BlockingIOError:
+                        sock._wait(sock._read_event)
+                self._drained = len(data) < size
         except _RECV_ERRORS:
             data = b""
         self._feed(data)
@@ -701,7 +728,14 @@ class WebSocket:
             if len(out) == 1 and out[0]:
                 # The usual case, inline: one send() takes most frames.
                 data = out[0]
-                sent = sock.send(data)
+                raw = self._raw
+                if raw is None:
+                    sent = sock.send(data)
+                else:
+                    try:
+                        sent = raw.send(data)
+                    except BlockingIOError:
+                        sent = 0
                 if sent < len(data):
                     sock.sendall(memoryview(data)[sent:])
                 return
@@ -1007,6 +1041,25 @@ def _tcp_open(sock: Any) -> bool:
         return True
     except OSError:
         return False
+
+
+def _gevent_raw(sock: Any) -> Optional[_socket.socket]:
+    """The non-blocking socket under a plain gevent socket, or ``None``.
+
+    ``None`` for other sockets, for TLS, and for a gevent socket without
+    the waiting methods this module uses (``_wait`` and ``_read_event``).
+    """
+    if not is_gevent_socket(sock) or getattr(sock, "_sslobj", None) is not None:
+        return None
+    raw = getattr(sock, "_sock", None)
+    if (
+        isinstance(raw, _socket.socket)
+        and raw.gettimeout() == 0.0
+        and hasattr(sock, "_wait")
+        and hasattr(sock, "_read_event")
+    ):
+        return raw
+    return None
 
 
 def _nowait_sender(sock: Any) -> Optional[Callable[[bytes], int]]:

@@ -73,6 +73,9 @@ _RECV_ERRORS = (OSError,)
 _QUIET = 0.25
 #: How often a timed read looks again at a partial TLS record.
 _TLS_POLL = 0.01
+#: Where each side's connections log (``WebSocket.logger``).
+_SERVER_LOGGER = logging.getLogger("wsocket.server")
+_CLIENT_LOGGER = logging.getLogger("wsocket.client")
 
 
 class _MessageQueue(List[Data]):
@@ -195,9 +198,7 @@ class WebSocket:
         self.idle_timeout = idle_timeout
         self.read_size = read_size
         self.close_socket = close_socket
-        self.logger = logging.getLogger(
-            "wsocket.server" if protocol.side is Side.SERVER else "wsocket.client"
-        )
+        self.logger = _SERVER_LOGGER if protocol.side is Side.SERVER else _CLIENT_LOGGER
 
         prim = primitives_for(sock)
         self._prim = prim
@@ -216,10 +217,10 @@ class WebSocket:
         # server stop): the code to report if the peer never answers it.
         self._going_away: Optional[Tuple[int, str]] = None
         self._tls = callable(getattr(sock, "pending", None))
-        self._send_now = _nowait_sender(sock)
         # A gevent socket's own non-blocking socket, read and written
         # directly (see _read_once), or None.
         self._raw = _gevent_raw(sock)
+        self._send_now = _nowait_sender(sock)
         self._drained = True
         if extra:
             self._feed(extra)
@@ -1079,8 +1080,8 @@ def _nowait_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
     if is_gevent_socket(sock):
         if getattr(sock, "_sslobj", None) is not None:
             return None
-        raw = getattr(sock, "_sock", None)
-        if isinstance(raw, _socket.socket) and raw.gettimeout() == 0.0:
+        raw = _gevent_raw(sock)
+        if raw is not None:
             return raw.send
         gsend = sock.send
         return lambda data: int(gsend(data, 0, 0.0))

@@ -57,7 +57,7 @@ from .handshake import (
 )
 from .protocol import SERVER, Protocol
 from .registry import open_websockets, register, unregister
-from .servers import note_unanswered_upgrade
+from .servers import find_adapter, note_unanswered_upgrade
 
 if TYPE_CHECKING:
     from .servers import Adapter
@@ -119,6 +119,8 @@ class _SessionResponse:
 
     def close_code(self) -> Tuple[int, str]:
         """The close code and reason that match the app's answer."""
+        if not self.status:
+            return 1000, ""  # the usual case: the app did not answer
         try:
             code = int(self.status[:3])
         except ValueError:
@@ -220,8 +222,6 @@ class WebSocketMiddleware:
         if not is_upgrade_request(environ) or "wsgi.websocket" in environ:
             return self.app(environ, start_response)
         environ["wsocket.middleware"] = self
-        from .servers import find_adapter
-
         adapter = find_adapter(environ)
         if adapter.refusal_for(environ) is not None:
             return adapter.refuse(environ, start_response)

@@ -9,6 +9,7 @@ monkey-patching never reaches this process.
 
 from __future__ import annotations
 
+import ast
 import os
 import select
 import socket
@@ -20,6 +21,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
@@ -1575,3 +1577,26 @@ def test_send_nowait_with_gevent_sockets() -> None:
     lines = result.stdout.splitlines()
     assert float(lines[0].split()[1]) < 2.0
     assert lines[1:] == ["refused True", "ordered True"]
+
+
+# -- layering -------------------------------------------------------------------
+
+
+def test_the_connection_uses_only_the_protocols_public_api() -> None:
+    # The blocking layer drives the sans-I/O Protocol through its methods;
+    # reading one of its private fields would tie the two together.
+    import wsocket.connection
+
+    source = Path(wsocket.connection.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    private = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        owner = node.value
+        name = (
+            owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+        )
+        if name == "protocol":
+            private.append(f"line {node.lineno}: protocol.{node.attr}")
+    assert private == [], private

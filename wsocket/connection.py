@@ -649,7 +649,7 @@ class WebSocket:
         finally:
             if not handed_over:
                 self._write_lock.release()
-        if not handed_over and protocol._out:
+        if not handed_over and protocol.has_data_to_send():
             self._flush(blocking=False)
         return True
 
@@ -680,7 +680,7 @@ class WebSocket:
             pass
         finally:
             self._write_lock.release()
-        if self.protocol._out:
+        if self.protocol.has_data_to_send():
             self._flush(blocking=False)
 
     def ping(self, data: Union[str, bytes] = b"") -> None:
@@ -884,7 +884,7 @@ class WebSocket:
                     self._going_away = (code, reason)
         if block:
             self._flush(blocking=True)
-        elif self.protocol._out:
+        elif self.protocol.has_data_to_send():
             self._prim.spawn(self._flush_in_background, "wsocket-close")
 
     def _flush_in_background(self) -> None:

@@ -340,22 +340,23 @@ def connect_and_leave(port: int, stop: threading.Event, count: list[int]) -> Non
             pass
 
 
-#: wsocket's server, its connection threads slow to start: the moment between
-#: accept() and a connection's thread taking over lasts 50 ms instead of
-#: microseconds, so that a signal lands there when clients keep arriving.
+#: wsocket's server, slow to hand a connection to a worker thread: the moment
+#: between accept() and a worker taking the connection over lasts 50 ms instead
+#: of microseconds, so that a signal lands there when clients keep arriving.
 SLOW_SPAWN_SERVER = """
-import sys, threading, time
+import sys, time
 sys.path.insert(0, {root!r})
 import wsocket.server
 from wsocket import run
 from tests.integration.matrix_app import app
 
-class SlowThread(threading.Thread):
-    def __init__(self, *args, **kwargs):
-        time.sleep(0.05)
-        super().__init__(*args, **kwargs)
+submit = wsocket.server._Workers.submit
 
-wsocket.server.threading.Thread = SlowThread
+def slow_submit(self, func, *args):
+    time.sleep(0.05)
+    submit(self, func, *args)
+
+wsocket.server._Workers.submit = slow_submit
 run(app, "127.0.0.1", {port}, "threading", quiet=True)
 """
 

@@ -21,6 +21,7 @@ import errno
 import importlib
 import logging
 import os
+import queue
 import socket
 import sys
 import threading
@@ -657,6 +658,69 @@ def _response_head(
     return "".join(parts).encode("latin-1"), chunked, keep_alive
 
 
+#: A function and its arguments, for a worker thread.
+_Task = Tuple[Callable[..., None], Tuple[Any, ...]]
+
+
+class _Workers:
+    """Threads that serve connections, kept a while to serve the next ones.
+
+    Starting a thread per connection cost the threading server a third of
+    its handshakes. A connection goes to a worker that finished its last
+    one if there is any, else to a new thread; a worker idle for
+    ``linger`` seconds ends. There are never more workers than tasks ran
+    at once, which the server bounds with ``max_connections``.
+    """
+
+    def __init__(self, linger: float = 30.0) -> None:
+        self.linger = linger
+        self._tasks: queue.SimpleQueue[_Task] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        #: Workers waiting for a task that no submit() has claimed yet.
+        self._idle = 0
+
+    def submit(self, func: Callable[..., None], *args: Any) -> None:
+        """Run ``func(*args)`` in a worker thread."""
+        with self._lock:
+            claimed = self._idle > 0
+            if claimed:
+                self._idle -= 1
+        if claimed:
+            self._tasks.put((func, args))
+        else:
+            threading.Thread(
+                target=self._work,
+                args=((func, args),),
+                name="wsocket-worker",
+                daemon=True,
+            ).start()
+
+    def _work(self, task: Optional[_Task]) -> None:
+        while task is not None:
+            func, args = task
+            try:
+                func(*args)
+            except BaseException:  # pragma: no cover - tasks handle their own
+                logger.exception("unexpected error in a server worker")
+            del task, func, args  # nothing of the last connection kept while idle
+            task = self._next()
+
+    def _next(self) -> Optional[_Task]:
+        """Wait for the next task; ``None`` once idle for ``linger`` seconds."""
+        with self._lock:
+            self._idle += 1
+        while True:
+            try:
+                return self._tasks.get(timeout=self.linger)
+            except queue.Empty:
+                with self._lock:
+                    # Leave only if no submit() counted on this wait: else
+                    # its task is on the way.
+                    if self._idle > 0:
+                        self._idle -= 1
+                        return None
+
+
 class WSGIServer:
     """Serve a WSGI app on a TCP socket with threads or gevent greenlets.
 
@@ -783,10 +847,7 @@ class WSGIServer:
 
             return spawn_greenlet
 
-        def spawn_thread(func: Callable[..., None], *args: Any) -> None:
-            threading.Thread(target=func, args=args, daemon=True).start()
-
-        return spawn_thread
+        return _Workers().submit
 
     def _serve(self, sock: Any, addr: Any) -> None:
         conn = _Connection(self, sock, addr)

@@ -724,3 +724,119 @@ def test_request_body_that_stops_short_is_a_client_error(end, status, reason, ca
         assert 0.3 <= elapsed < 3
     # The client's fault: not logged as an error of the application.
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+# -- worker threads of the threading server -----------------------------------
+
+
+def _live_workers() -> int:
+    import threading
+
+    return sum(1 for t in threading.enumerate() if t.name == "wsocket-worker")
+
+
+def test_workers_serve_one_connection_after_another_on_the_same_thread():
+    import threading
+
+    from wsocket.server import _Workers
+
+    workers = _Workers(linger=5)
+    seen: list = []
+    done = threading.Event()
+
+    def task(n: int) -> None:
+        seen.append((n, threading.get_ident()))
+        done.set()
+
+    for n in range(5):
+        done.clear()
+        workers.submit(task, n)
+        assert done.wait(5)
+        # The worker counts itself idle right after the task returns.
+        assert wait_for(lambda: workers._idle == 1, 5)
+    assert [n for n, _ in seen] == list(range(5))
+    assert len({ident for _, ident in seen}) == 1, seen
+
+
+def test_workers_never_queue_a_connection_behind_a_busy_one():
+    import threading
+
+    from wsocket.server import _Workers
+
+    workers = _Workers(linger=5)
+    release = threading.Event()
+    started: list = []
+
+    def task(n: int) -> None:
+        started.append(threading.get_ident())
+        release.wait(10)
+
+    for n in range(8):
+        workers.submit(task, n)
+    try:
+        # Eight tasks that block: eight threads, all running at once.
+        assert wait_for(lambda: len(started) == 8, 5), started
+        assert len(set(started)) == 8
+    finally:
+        release.set()
+
+
+def test_idle_workers_end_after_linger_and_none_loses_a_task():
+    import threading
+
+    from wsocket.server import _Workers
+
+    before = _live_workers()
+    workers = _Workers(linger=0.002)
+    ran: list = []
+    lock = threading.Lock()
+
+    def task(n: int) -> None:
+        with lock:
+            ran.append(n)
+
+    # Workers time out all the time while tasks keep arriving: each task
+    # runs once, whether an idle worker or a new thread takes it.
+    for n in range(2000):
+        workers.submit(task, n)
+        if n % 50 == 0:
+            time.sleep(0.003)
+    assert wait_for(lambda: len(ran) == 2000, 10), len(ran)
+    assert sorted(ran) == list(range(2000))
+    assert wait_for(lambda: _live_workers() == before, 5), _live_workers()
+    assert workers._idle == 0
+
+
+def test_a_worker_whose_wait_ends_as_a_connection_arrives_serves_it():
+    import queue
+    import threading
+
+    from wsocket.server import _Workers
+
+    workers = _Workers(linger=5)
+    ran: list = []
+    real = workers._tasks
+
+    def task(name: str) -> None:
+        ran.append((name, threading.get_ident()))
+
+    class RaceOnce:
+        """The worker's first wait times out just as submit() counts on it."""
+
+        first = True
+
+        def put(self, item):
+            real.put(item)
+
+        def get(self, timeout):
+            if RaceOnce.first:
+                RaceOnce.first = False
+                workers.submit(task, "raced")  # claims the waiting worker
+                raise queue.Empty
+            return real.get(timeout=timeout)
+
+    workers._tasks = RaceOnce()
+    workers.submit(task, "first")
+    assert wait_for(lambda: len(ran) == 2, 5), ran
+    assert [name for name, _ in ran] == ["first", "raced"]
+    assert ran[0][1] == ran[1][1]  # the same worker served both

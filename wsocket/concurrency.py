@@ -12,7 +12,8 @@ from __future__ import annotations
 import select
 import socket
 import threading
-from typing import Any, Callable, Optional
+from collections import deque
+from typing import Any, Callable, Deque, Optional
 
 __all__ = [
     "Primitives",
@@ -85,19 +86,89 @@ class Primitives:
         return bool(poller.poll(ms))
 
 
+class _GreenLock:
+    """A lock for the greenlets of one gevent hub, cheap when it is free.
+
+    gevent's ``Semaphore`` checks which thread and hub it belongs to on
+    every call, so that it may be shared between threads; a WebSocket on a
+    gevent socket is only ever used from its hub's thread (gevent's socket
+    itself allows no other), and most of its acquisitions find the lock
+    free. Taking a free lock here is one attribute test; a greenlet that
+    finds it taken waits on a gevent ``Event``, and ``release()`` hands the
+    lock to the longest waiting one (first come, first served).
+    """
+
+    __slots__ = ("_locked", "_waiters")
+
+    _Event: Any = None  # gevent.event.Event, set by _GeventPrimitives
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: Optional[Deque[Any]] = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock; ``False`` if not taken within ``timeout`` seconds."""
+        if not self._locked:
+            self._locked = True
+            return True
+        if not blocking:
+            return False
+        waiter = self._Event()
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = deque()
+        waiters.append(waiter)
+        try:
+            waiter.wait(None if timeout is None or timeout < 0 else timeout)
+        except BaseException:
+            # Killed while waiting: pass on a lock handed over meanwhile.
+            if waiter.is_set():
+                self.release()
+            else:
+                waiters.remove(waiter)
+            raise
+        if waiter.is_set():
+            return True  # release() handed the lock over: it stayed locked
+        waiters.remove(waiter)
+        return False
+
+    def release(self) -> None:
+        """Free the lock, or hand it to the greenlet waiting longest."""
+        if not self._locked:
+            raise RuntimeError("release of an unlocked lock")
+        waiters = self._waiters
+        if waiters:
+            waiters.popleft().set()
+        else:
+            self._locked = False
+
+    def locked(self) -> bool:
+        """Tell whether the lock is taken."""
+        return self._locked
+
+    def __enter__(self) -> bool:
+        if not self._locked:
+            self._locked = True
+            return True
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
 class _GeventPrimitives(Primitives):
     name = "gevent"
 
     def __init__(self) -> None:
         import gevent
         import gevent.event
-        import gevent.lock
         import gevent.socket
 
         self._gevent = gevent
         self._wait_read = gevent.socket.wait_read
         self._wait_write = gevent.socket.wait_write
-        self.Lock = gevent.lock.Semaphore
+        _GreenLock._Event = gevent.event.Event
+        self.Lock = _GreenLock
         self.Event = gevent.event.Event
 
     def spawn(self, func: Callable[[], None], name: str = "wsocket") -> None:

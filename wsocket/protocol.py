@@ -282,7 +282,7 @@ class Protocol:
         if max_fragments is not None and max_fragments < 1:
             raise ValueError("max_fragments must be at least 1, or None")
         self.max_fragments = max_fragments
-        self.side = Side(side)
+        self.side = side if type(side) is Side else Side(side)
         self.max_message_size = max_message_size
         self.deflate = deflate
         self.logger = logger or globals()["logger"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from typing import Any, Optional
 
+import pytest
 from helpers import MS, assert_echoes, serving, tcp_pair
 
+from wsocket.http11 import RequestHead, RequestReader
 from wsocket.middleware import WebSocketMiddleware
 from wsocket.servers import find_adapter, response_101
 from wsocket.servers.wsocket import ADAPTER, WsocketAdapter
@@ -54,3 +57,29 @@ def test_websockets_work_end_to_end() -> None:
     with serving(WebSocketMiddleware(echo)) as port:
         assert_echoes(port, "/")
         assert_echoes(port, "/", compression=None)
+
+
+def test_a_session_does_not_keep_the_parsed_request_head(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The environ says all the application needs; the head, with its list of
+    # header pairs, would otherwise stay alive as long as the WebSocket.
+    heads: list[weakref.ref[RequestHead]] = []
+    read = RequestReader.read
+
+    def recording_read(self: RequestReader, buf: bytearray) -> Optional[RequestHead]:
+        head = read(self, buf)
+        if head is not None:
+            heads.append(weakref.ref(head))
+        return head
+
+    monkeypatch.setattr(RequestReader, "read", recording_read)
+    alive_during_session: list[bool] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        alive_during_session.extend(ref() is not None for ref in heads)
+        return echo(environ, start_response)
+
+    with serving(WebSocketMiddleware(app)) as port:
+        assert_echoes(port, "/")
+    assert alive_during_session == [False]

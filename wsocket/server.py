@@ -254,7 +254,14 @@ class _Connection:
                     return
                 self.idle = False
                 sock.settimeout(server.timeout)
-                if not self._handle(request) or self.taken:
+                # Once the environ is built, nothing below holds the parsed
+                # head: a WebSocket session that follows may last hours, and
+                # the header list would stay alive all that time.
+                environ = self._environ(request)
+                keep_alive = request.keep_alive
+                method, target = request.method, request.target
+                del request
+                if not self._handle(environ, keep_alive, method, target) or self.taken:
                     return
         except (HTTPParseError, _BadRequest) as exc:
             self._simple_response(exc.status, exc.reason)
@@ -395,35 +402,39 @@ class _Connection:
         self.buf = bytearray()
         return self.sock, extra
 
-    def _handle(self, request: RequestHead) -> bool:
-        """Serve one request; True to read another on this connection."""
+    def _handle(
+        self, environ: Dict[str, Any], keep_alive: bool, method: str, target: str
+    ) -> bool:
+        """Serve one request; True to read another on this connection.
+
+        ``method`` and ``target`` are the request's, for the access log (the
+        application may change the environ).
+        """
         if not access_logger.isEnabledFor(_INFO):
-            return self._exchange(request)
+            return self._exchange(environ, keep_alive, method)
         started = time.monotonic()
         self.status = ""
         self.sent_bytes = 0
         try:
-            return self._exchange(request)
+            return self._exchange(environ, keep_alive, method)
         finally:
-            self._log_access(request, started)
+            self._log_access(method, target, started)
 
-    def _log_access(self, request: RequestHead, started: float) -> None:
+    def _log_access(self, method: str, target: str, started: float) -> None:
         status = "101" if self.taken else (self.status[:3] or "-")
         client = self.addr[0] if isinstance(self.addr, tuple) else "-"
         access_logger.info(
             '%s "%s %s" %s %d %.1fms',
             client,
-            request.method,
-            request.target,
+            method,
+            target,
             status,
             self.sent_bytes,
             (time.monotonic() - started) * 1000,
         )
 
-    def _exchange(self, request: RequestHead) -> bool:
-        environ = self._environ(request)
-        keep_alive = request.keep_alive
-        is_head = request.method == "HEAD"
+    def _exchange(self, environ: Dict[str, Any], keep_alive: bool, method: str) -> bool:
+        is_head = method == "HEAD"
         state: Dict[str, Any] = {"status": None, "headers": None, "sent": False}
         conn = self
 

@@ -435,74 +435,12 @@ class _Connection:
 
     def _exchange(self, environ: Dict[str, Any], keep_alive: bool, method: str) -> bool:
         is_head = method == "HEAD"
-        state: Dict[str, Any] = {"status": None, "headers": None, "sent": False}
-        conn = self
-
-        def start_response(
-            status: str, headers: List[Tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], None]:
-            if exc_info is not None:
-                try:
-                    if state["sent"]:
-                        raise exc_info[1].with_traceback(exc_info[2])
-                finally:
-                    exc_info = None
-            elif state["status"] is not None:
-                raise AssertionError("start_response() called twice without exc_info")
-            state["status"] = status
-            state["headers"] = headers
-            return write
-
-        chunked = False
-
-        def write(data: bytes) -> None:
-            try:
-                send(data)
-            except OSError as exc:
-                if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-                    raise _ClientGone(str(exc)) from exc
-                raise
-
-        def send(data: bytes) -> None:
-            nonlocal chunked, keep_alive
-            if conn.taken:
-                return
-            if not state["sent"]:
-                head_bytes, chunked, keep_alive = _response_head(
-                    state["status"],
-                    state["headers"],
-                    environ,
-                    keep_alive,
-                    is_head,
-                    len(data) if out_done[0] else None,
-                )
-                state["sent"] = True
-                conn.status = state["status"]
-                if is_head:
-                    write_all(conn.sock, head_bytes)
-                    return
-                conn.sent_bytes += len(data)
-                if chunked and data:
-                    write_all(
-                        conn.sock, head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
-                    )
-                else:
-                    write_all(conn.sock, head_bytes + data)
-                return
-            if is_head or not data:
-                return
-            conn.sent_bytes += len(data)
-            if chunked:
-                write_all(conn.sock, b"%x\r\n" % len(data) + data + b"\r\n")
-            else:
-                write_all(conn.sock, data)
-
-        out_done = [False]
+        response = _Response(self, environ, keep_alive, is_head)
         try:
-            result = self.server.app(environ, start_response)
+            result = self.server.app(environ, response.start_response)
         except (HTTPParseError, _BadRequest) as exc:
             # The app read a malformed body: the client's fault, not the app's.
-            if not self.taken and not state["sent"]:
+            if not self.taken and not response.sent:
                 self._simple_response(exc.status, exc.reason)
                 self._lingering_close()
             return False
@@ -512,10 +450,11 @@ class _Connection:
                 return False
             self._simple_response(500, "Internal Server Error", keep_alive=False)
             return False
+        write = response.write
         try:
             if self.taken:
                 return False
-            if state["status"] is None and not isinstance(result, (list, tuple)):
+            if response.status is None and not isinstance(result, (list, tuple)):
                 # Let a generator run up to its start_response() call.
                 iterator = iter(result)
                 first = next(iterator, None)
@@ -524,26 +463,26 @@ class _Connection:
             else:
                 body = result
                 rest = ()
-            if state["status"] is None:
+            if response.status is None:
                 raise RuntimeError("the WSGI application did not call start_response()")
             if (
                 isinstance(result, _FileWrapper)
                 and not is_head
-                and self._sendfile(result, state["headers"], write)
+                and self._sendfile(result, response.headers, write)
             ):
-                return keep_alive
+                return response.keep_alive
             if isinstance(body, (list, tuple)) and len(body) <= 1 and not rest:
-                out_done[0] = True
+                response.last = True
                 write(body[0] if body else b"")
             else:
                 for chunk in body:
                     write(chunk)
                 for chunk in rest:
                     write(chunk)
-            if not state["sent"]:
-                out_done[0] = True
+            if not response.sent:
+                response.last = True
                 write(b"")
-            elif chunked and not is_head:
+            elif response.chunked and not is_head:
                 try:
                     self.sock.sendall(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError) as exc:
@@ -554,13 +493,13 @@ class _Connection:
             logger.debug("client went away during %s: %s", environ["PATH_INFO"], exc)
             return False
         except (HTTPParseError, _BadRequest) as exc:
-            if not state["sent"] and not self.taken:
+            if not response.sent and not self.taken:
                 self._simple_response(exc.status, exc.reason)
                 self._lingering_close()
             return False
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])
-            if not state["sent"] and not self.taken:
+            if not response.sent and not self.taken:
                 self._simple_response(500, "Internal Server Error", keep_alive=False)
             return False  # a half-sent response ends the connection
         finally:
@@ -575,13 +514,13 @@ class _Connection:
         if "wsocket.take_over" in environ:
             from .servers import note_unanswered_upgrade
 
-            note_unanswered_upgrade(environ, state["status"])
-        if keep_alive:
+            note_unanswered_upgrade(environ, response.status)
+        if response.keep_alive:
             try:
                 environ["wsgi.input"].drain()
             except (HTTPParseError, _BadRequest):
                 return False
-        return keep_alive
+        return response.keep_alive
 
     def _sendfile(
         self,
@@ -621,6 +560,105 @@ class _Connection:
             write_all(self.sock, head + body)
         except OSError:
             pass
+
+
+class _Response:
+    """The response to one request, as the application hands it over.
+
+    The application gets the bound :meth:`start_response`. One small object
+    rather than closures over a dozen cells: a WebSocket middleware holds on
+    to ``start_response`` for the whole session.
+    """
+
+    __slots__ = (
+        "conn",
+        "environ",
+        "keep_alive",
+        "is_head",
+        "status",
+        "headers",
+        "sent",
+        "chunked",
+        "last",
+    )
+
+    def __init__(
+        self,
+        conn: _Connection,
+        environ: Dict[str, Any],
+        keep_alive: bool,
+        is_head: bool,
+    ) -> None:
+        self.conn = conn
+        self.environ = environ
+        self.keep_alive = keep_alive
+        self.is_head = is_head
+        self.status: Optional[str] = None
+        self.headers: List[Tuple[str, str]] = []
+        self.sent = False
+        self.chunked = False
+        # The next write is the whole body: its length can go in the head.
+        self.last = False
+
+    def start_response(
+        self, status: str, headers: List[Tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response() called twice without exc_info")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._send(data)
+        except OSError as exc:
+            if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                raise _ClientGone(str(exc)) from exc
+            raise
+
+    def _send(self, data: bytes) -> None:
+        conn = self.conn
+        if conn.taken:
+            return
+        if not self.sent:
+            status = self.status
+            if status is None:
+                raise TypeError("write() called before start_response()")
+            head_bytes, self.chunked, self.keep_alive = _response_head(
+                status,
+                self.headers,
+                self.environ,
+                self.keep_alive,
+                self.is_head,
+                len(data) if self.last else None,
+            )
+            self.sent = True
+            conn.status = status
+            if self.is_head:
+                write_all(conn.sock, head_bytes)
+                return
+            conn.sent_bytes += len(data)
+            if self.chunked and data:
+                write_all(
+                    conn.sock, head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
+                )
+            else:
+                write_all(conn.sock, head_bytes + data)
+            return
+        if self.is_head or not data:
+            return
+        conn.sent_bytes += len(data)
+        if self.chunked:
+            write_all(conn.sock, b"%x\r\n" % len(data) + data + b"\r\n")
+        else:
+            write_all(conn.sock, data)
 
 
 def _unquote_path(path: str) -> str:

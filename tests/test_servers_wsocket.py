@@ -83,3 +83,43 @@ def test_a_session_does_not_keep_the_parsed_request_head(
     with serving(WebSocketMiddleware(app)) as port:
         assert_echoes(port, "/")
     assert alive_during_session == [False]
+
+
+class _Greeter:
+    def __init__(self, word: bytes) -> None:
+        self.word = word
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [self.word]
+
+
+class _SubGreeter(_Greeter):
+    pass
+
+
+class _StaticApp:
+    @staticmethod
+    def __call__(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"static"]
+
+
+@pytest.mark.parametrize(
+    "app, body",
+    [
+        (_Greeter(b"hello"), b"hello"),
+        (_SubGreeter(b"inherited"), b"inherited"),
+        (_StaticApp(), b"static"),
+    ],
+)
+def test_applications_that_are_instances_are_called_as_instances(
+    app: Any, body: bytes
+) -> None:
+    # The server calls a Python __call__ as a bound method (one C frame less
+    # under a waiting greenlet); the application must not see a difference.
+    from urllib.request import urlopen
+
+    with serving(app) as port:
+        with urlopen(f"http://127.0.0.1:{port}/", timeout=10000 * MS) as reply:
+            assert reply.read() == body

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from http import HTTPStatus
+from types import FunctionType, MethodType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from . import registry
@@ -437,7 +438,7 @@ class _Connection:
         is_head = method == "HEAD"
         response = _Response(self, environ, keep_alive, is_head)
         try:
-            result = self.server.app(environ, response.start_response)
+            result = _entry(self.server.app)(environ, response.start_response)
         except (HTTPParseError, _BadRequest) as exc:
             # The app read a malformed body: the client's fault, not the app's.
             if not self.taken and not response.sent:
@@ -659,6 +660,25 @@ class _Response:
             write_all(conn.sock, b"%x\r\n" % len(data) + data + b"\r\n")
         else:
             write_all(conn.sock, data)
+
+
+def _entry(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``app``, or its ``__call__`` bound to it when that is a Python function.
+
+    CPython runs a call to a Python function, bound or not, in the
+    interpreter loop already running; calling an instance goes through its
+    type's call slot, in C, which starts another run of the loop. Under
+    gevent that C frame stays on the greenlet's stack, and the stack is
+    copied to the heap each time the greenlet waits: a WebSocket session
+    (an instance of :class:`~wsocket.WebSocketMiddleware` at the top) waits
+    most of its life.
+    """
+    for klass in type(app).__mro__:
+        call = klass.__dict__.get("__call__")
+        if call is not None:
+            # A plain function only: not a staticmethod, nor one in C.
+            return MethodType(call, app) if type(call) is FunctionType else app
+    return app
 
 
 def _unquote_path(path: str) -> str:

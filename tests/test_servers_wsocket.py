@@ -123,3 +123,39 @@ def test_applications_that_are_instances_are_called_as_instances(
     with serving(app) as port:
         with urlopen(f"http://127.0.0.1:{port}/", timeout=10000 * MS) as reply:
             assert reply.read() == body
+
+
+def _get_with_headers(port: int, names: list[str]) -> None:
+    import socket
+
+    head = "".join(f"{name}: 1\r\n" for name in names)
+    with socket.create_connection(("127.0.0.1", port), 10000 * MS) as sock:
+        sock.sendall(f"GET / HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+        while sock.recv(4096):
+            pass
+
+
+def test_requests_share_their_environ_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An environ lives as long as its WebSocket: the keys made of header
+    # names are made once, not once per connection.
+    import wsocket.server
+
+    monkeypatch.setattr(wsocket.server, "_environ_keys", {})
+    monkeypatch.setattr(wsocket.server, "_ENVIRON_KEYS_MAX", 3)
+    keys: list[list[str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        keys.append([key for key in environ if key.startswith("HTTP_X_")])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    names = ["Host", "X-One", "X-Two", "X-Three"]
+    with serving(app) as port:
+        _get_with_headers(port, names)
+        _get_with_headers(port, names)
+    first, second = keys
+    assert first == second == ["HTTP_X_ONE", "HTTP_X_TWO", "HTTP_X_THREE"]
+    # Host, X-One and X-Two are remembered and shared; X-Three is past the
+    # bound, and so is Connection.
+    assert [a is b for a, b in zip(first, second)] == [True, True, False]
+    assert list(wsocket.server._environ_keys) == ["Host", "X-One", "X-Two"]

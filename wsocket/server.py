@@ -222,6 +222,23 @@ class _Errors:
 
 _errors = _Errors()
 
+# Environ keys by header name, shared by every request: each connection
+# would otherwise hold its own copies for as long as its environ lives (a
+# WebSocket's lifetime). Bounded, since clients choose the names.
+_environ_keys: Dict[str, str] = {}
+_ENVIRON_KEYS_MAX = 512
+_ENVIRON_KEY_NAME_MAX = 64
+
+
+def _environ_key(name: str) -> str:
+    """The environ key of header ``name`` (without ``_``), remembered if it fits."""
+    key = name.upper().replace("-", "_")
+    if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+        key = "HTTP_" + key
+    if len(name) <= _ENVIRON_KEY_NAME_MAX and len(_environ_keys) < _ENVIRON_KEYS_MAX:
+        _environ_keys[name] = key
+    return key
+
 
 class _Connection:
     """One client connection: reads requests, runs the app, writes responses."""
@@ -369,14 +386,16 @@ class _Connection:
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
+        keys = _environ_keys
         for name, value in request.headers:
-            if "_" in name:
-                continue  # "X_Foo" would pass for "X-Foo": drop ambiguous names
-            key = name.upper().replace("-", "_")
+            key = keys.get(name)
+            if key is None:
+                if "_" in name:
+                    continue  # "X_Foo" would pass for "X-Foo": drop ambiguous names
+                key = _environ_key(name)
             if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
                 environ[key] = value
                 continue
-            key = "HTTP_" + key
             if key in environ:
                 environ[key] += "," + value
             else:

@@ -866,8 +866,13 @@ class WSGIServer:
         if self.concurrency == "gevent":
             import gevent
 
+            # A raw greenlet rather than a gevent.Greenlet: nothing joins,
+            # kills or links the connections' greenlets (_serve reports its
+            # own errors), and a Greenlet costs 1.2 KiB more, with a deeper
+            # C stack to save each time it waits, for as long as its
+            # connection lives.
             def spawn_greenlet(func: Callable[..., None], *args: Any) -> None:
-                gevent.spawn(func, *args)
+                gevent.spawn_raw(func, *args)
 
             return spawn_greenlet
 

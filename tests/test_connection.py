@@ -1579,6 +1579,45 @@ def test_send_nowait_with_gevent_sockets() -> None:
     assert lines[1:] == ["refused True", "ordered True"]
 
 
+def test_the_closed_event_is_made_by_the_first_wait_on_it() -> None:
+    # An idle connection that nothing waits on does not pay for the event;
+    # one made before the close is set by it, one made after is set already.
+    for wait_before_close in (True, False):
+        a, b = socket.socketpair()
+        with b:
+            ws = WebSocket(a, Protocol(SERVER))
+            assert ws._closed_event is None
+            before = ws._closed_waiter() if wait_before_close else None
+            ws.abort()
+            after = ws._closed_waiter()
+            assert after.wait(0)
+            assert before is None or before is after
+
+
+def test_a_close_waiting_for_another_reader_wakes_at_the_close() -> None:
+    # close() from a second thread while the first reads: the second waits on
+    # the closed event, made lazily, and returns once the reader finishes.
+    a, b = socket.socketpair()
+    with b:
+        ws = WebSocket(a, Protocol(SERVER), close_timeout=5.0)
+        reader = threading.Thread(target=lambda: list(ws), daemon=True)
+        reader.start()
+        wait_for(lambda: ws._read_lock.locked(), 5000 * MS)
+        closer = threading.Thread(target=ws.close, daemon=True)
+        started = time.monotonic()
+        closer.start()
+        # The peer answers the Close and goes: the reader ends the session.
+        b.settimeout(5000 * MS)
+        assert b.recv(2)[:1] == b"\x88"
+        b.sendall(b"\x88\x82abcd" + bytes(x ^ y for x, y in zip(b"\x03\xe8", b"ab")))
+        b.shutdown(socket.SHUT_WR)
+        closer.join(5000 * MS)
+        reader.join(5000 * MS)
+        assert not closer.is_alive() and not reader.is_alive()
+        assert time.monotonic() - started < 4.0
+        assert ws.close_code == 1000
+
+
 # -- layering -------------------------------------------------------------------
 
 

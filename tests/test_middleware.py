@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import http.client
 import logging
+import weakref
 from typing import Any
 
 import pytest
-from helpers import MS, serving, wait_for
+from helpers import MS, assert_echoes, serving, wait_for
 
+import wsocket.middleware
 from wsocket import WSocketApp
 from wsocket.exceptions import HandshakeError
 from wsocket.middleware import WebSocketMiddleware, handles_websockets
@@ -223,3 +225,29 @@ def test_a_refusal_reaches_the_test_client_as_a_handshake_error() -> None:
             "/", headers={"Origin": "https://evil.example"}
         )
     assert info.value.status == 403
+
+
+def test_a_session_does_not_keep_the_handshake(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The handshake's response headers are sent with the 101; the session,
+    # which may last hours, does not hold on to them.
+    handshakes: list[weakref.ref[Any]] = []
+    original = wsocket.middleware.server_handshake
+
+    def recording_handshake(*args: Any, **kwargs: Any) -> Any:
+        handshake = original(*args, **kwargs)
+        handshakes.append(weakref.ref(handshake))
+        return handshake
+
+    monkeypatch.setattr(wsocket.middleware, "server_handshake", recording_handshake)
+    alive_during_session: list[bool] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        ws = environ["wsgi.websocket"]
+        alive_during_session.extend(ref() is not None for ref in handshakes)
+        for message in ws:
+            ws.send(message)
+        return []
+
+    with serving(WebSocketMiddleware(app)) as port:
+        assert_echoes(port, "/")
+    assert alive_during_session == [False]

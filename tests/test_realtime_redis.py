@@ -357,3 +357,26 @@ def test_sentinel_through_a_client_factory(
             pair_exchange(
                 lambda: RedisBackend("redis://", client_factory=primary), emitter
             )
+
+
+@pytest.mark.parametrize("spawn", ["spawn", "spawn_raw"])
+def test_started_in_a_greenlet_of_an_unpatched_hub_it_uses_that_hub(
+    spawn: str,
+) -> None:
+    # wsocket's server runs each connection in a raw greenlet; gevent's
+    # servers in a Greenlet. Either way the backend's tasks go to that hub.
+    gevent = pytest.importorskip("gevent")
+    from gevent import monkey
+
+    from wsocket.realtime.redis import _Runtime
+
+    if monkey.is_module_patched("socket"):
+        pytest.skip("this process is monkey-patched")
+    hubs: list[Any] = []
+    getattr(gevent, spawn)(lambda: hubs.append(_Runtime().hub))
+    for _ in range(1000):
+        if hubs:
+            break
+        gevent.sleep(0.001)
+    assert hubs == [gevent.get_hub()]
+    assert _Runtime().hub is None  # outside any greenlet: threads

@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import ssl
+import threading
 import time
 from typing import (
     TYPE_CHECKING,
@@ -76,6 +77,9 @@ _TLS_POLL = 0.01
 #: Where each side's connections log (``WebSocket.logger``).
 _SERVER_LOGGER = logging.getLogger("wsocket.server")
 _CLIENT_LOGGER = logging.getLogger("wsocket.client")
+# Guards the creation of a WebSocket's closed event (see _closed_waiter):
+# held for no more than that, so one lock serves every connection.
+_EVENT_CREATION = threading.Lock()
 
 
 class _MessageQueue(List[Data]):
@@ -205,7 +209,9 @@ class WebSocket:
         self._proto_lock = prim.Lock()
         self._write_lock = prim.Lock()
         self._read_lock = prim.Lock()
-        self._closed_event = prim.Event()
+        # Set once the transport is closed; created by the first wait on it
+        # (most connections never wait on it, and it costs an idle one).
+        self._closed_event: Optional[Any] = None
         self._messages = _MessageQueue()
         self._socket_closed = False
         self._end_told = False
@@ -327,7 +333,7 @@ class WebSocket:
                     # recv() on TLS blocks until a whole record is in, which
                     # could outlast the limit: read without waiting.
                     if not self._read_tls_nowait():
-                        self._closed_event.wait(min(wait, _TLS_POLL))
+                        self._closed_waiter().wait(min(wait, _TLS_POLL))
                     continue
                 self._read_once(ready=True)
         finally:
@@ -439,7 +445,7 @@ class WebSocket:
         if not self._tls:
             self._read_once(ready=True)
         elif not self._read_tls_nowait():
-            self._closed_event.wait(_TLS_POLL)
+            self._closed_waiter().wait(_TLS_POLL)
 
     def _read_once(self, ready: bool = False) -> None:
         """Read from the socket once and process what arrived.
@@ -845,7 +851,7 @@ class WebSocket:
             finally:
                 self._read_lock.release()
         else:
-            self._closed_event.wait(max(0.0, deadline - _monotonic()))
+            self._closed_waiter().wait(max(0.0, deadline - _monotonic()))
         self._finish()
 
     def start_close(
@@ -928,7 +934,11 @@ class WebSocket:
         if self._socket_closed:
             return
         self._socket_closed = True
-        self._closed_event.set()
+        # After the flag: a waiter that creates the event then reads the
+        # flag, so either it sees True or this sees its event.
+        event = self._closed_event
+        if event is not None:
+            event.set()
         sock = self.sock
         try:
             sock.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked in recv()
@@ -941,6 +951,18 @@ class WebSocket:
                 pass
 
     # -- keepalive -------------------------------------------------------------
+
+    def _closed_waiter(self) -> Any:
+        """The event set when the transport closes, created on first use."""
+        event = self._closed_event
+        if event is None:
+            with _EVENT_CREATION:
+                event = self._closed_event
+                if event is None:
+                    event = self._closed_event = self._prim.Event()
+                    if self._socket_closed:
+                        event.set()
+        return event
 
     def _keepalive(self) -> None:
         try:
@@ -955,7 +977,7 @@ class WebSocket:
         interval = self.ping_interval
         timeout = self.ping_timeout
         protocol = self.protocol
-        while not self._closed_event.wait(interval):
+        while not self._closed_waiter().wait(interval):
             with self._proto_lock:
                 if protocol.state is not _OPEN:
                     return
@@ -978,7 +1000,7 @@ class WebSocket:
                 # Read in the application's place if it is not reading.
                 if len(self._messages) < 64 and self._read_lock.acquire(False):
                     try:
-                        if self._closed_event.is_set():
+                        if self._closed_waiter().is_set():
                             return
                         wait = min(remaining, 0.05)
                         if self._prim.wait_readable(self.sock, wait):
@@ -989,7 +1011,7 @@ class WebSocket:
                     # The application holds the reader or has a full queue:
                     # data waiting on the socket is a sign of life too.
                     break
-                elif self._closed_event.wait(min(remaining, 0.05)):
+                elif self._closed_waiter().wait(min(remaining, 0.05)):
                     return
 
     # -- context manager -------------------------------------------------------

@@ -239,11 +239,16 @@ class WebSocketMiddleware:
             status, headers, body = reject_response(exc)
             start_response(status, headers)
             return [body]
-        return self._serve(adapter, handshake, environ, start_response)
+        ws = self._accept(adapter, handshake, environ, start_response)
+        # The handshake (the response headers) is not needed past the 101:
+        # not kept for the whole session.
+        del handshake
+        return self._serve(adapter, ws, environ, start_response)
 
-    def _serve(
+    def _accept(
         self, adapter: Adapter, handshake: Any, environ: Any, start_response: Any
-    ) -> Iterable[bytes]:
+    ) -> WebSocket:
+        """Send the 101 and take the connection over: the WebSocket."""
         sock, extra = adapter.take_over(environ, start_response, handshake.headers)
         protocol = Protocol(
             SERVER, max_message_size=self.max_message_size, deflate=handshake.deflate
@@ -260,6 +265,11 @@ class WebSocketMiddleware:
             extra=extra,
             idle_timeout=self.idle_timeout,
         )
+        return ws
+
+    def _serve(
+        self, adapter: Adapter, ws: WebSocket, environ: Any, start_response: Any
+    ) -> Iterable[bytes]:
         environ["wsgi.websocket"] = ws
         environ["wsgi.websocket_version"] = "13"
         register(ws)

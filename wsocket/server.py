@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from http import HTTPStatus
+from types import FunctionType, MethodType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from . import registry
@@ -222,6 +223,23 @@ class _Errors:
 
 _errors = _Errors()
 
+# Environ keys by header name, shared by every request: each connection
+# would otherwise hold its own copies for as long as its environ lives (a
+# WebSocket's lifetime). Bounded, since clients choose the names.
+_environ_keys: Dict[str, str] = {}
+_ENVIRON_KEYS_MAX = 512
+_ENVIRON_KEY_NAME_MAX = 64
+
+
+def _environ_key(name: str) -> str:
+    """The environ key of header ``name`` (without ``_``), remembered if it fits."""
+    key = name.upper().replace("-", "_")
+    if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+        key = "HTTP_" + key
+    if len(name) <= _ENVIRON_KEY_NAME_MAX and len(_environ_keys) < _ENVIRON_KEYS_MAX:
+        _environ_keys[name] = key
+    return key
+
 
 class _Connection:
     """One client connection: reads requests, runs the app, writes responses."""
@@ -255,7 +273,14 @@ class _Connection:
                     return
                 self.idle = False
                 sock.settimeout(server.timeout)
-                if not self._handle(request) or self.taken:
+                # Once the environ is built, nothing below holds the parsed
+                # head: a WebSocket session that follows may last hours, and
+                # the header list would stay alive all that time.
+                environ = self._environ(request)
+                keep_alive = request.keep_alive
+                method, target = request.method, request.target
+                del request
+                if not self._handle(environ, keep_alive, method, target) or self.taken:
                     return
         except (HTTPParseError, _BadRequest) as exc:
             self._simple_response(exc.status, exc.reason)
@@ -362,14 +387,16 @@ class _Connection:
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
+        keys = _environ_keys
         for name, value in request.headers:
-            if "_" in name:
-                continue  # "X_Foo" would pass for "X-Foo": drop ambiguous names
-            key = name.upper().replace("-", "_")
+            key = keys.get(name)
+            if key is None:
+                if "_" in name:
+                    continue  # "X_Foo" would pass for "X-Foo": drop ambiguous names
+                key = _environ_key(name)
             if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
                 environ[key] = value
                 continue
-            key = "HTTP_" + key
             if key in environ:
                 environ[key] += "," + value
             else:
@@ -396,103 +423,45 @@ class _Connection:
         self.buf = bytearray()
         return self.sock, extra
 
-    def _handle(self, request: RequestHead) -> bool:
-        """Serve one request; True to read another on this connection."""
+    def _handle(
+        self, environ: Dict[str, Any], keep_alive: bool, method: str, target: str
+    ) -> bool:
+        """Serve one request; True to read another on this connection.
+
+        ``method`` and ``target`` are the request's, for the access log (the
+        application may change the environ).
+        """
         if not access_logger.isEnabledFor(_INFO):
-            return self._exchange(request)
+            return self._exchange(environ, keep_alive, method)
         started = time.monotonic()
         self.status = ""
         self.sent_bytes = 0
         try:
-            return self._exchange(request)
+            return self._exchange(environ, keep_alive, method)
         finally:
-            self._log_access(request, started)
+            self._log_access(method, target, started)
 
-    def _log_access(self, request: RequestHead, started: float) -> None:
+    def _log_access(self, method: str, target: str, started: float) -> None:
         status = "101" if self.taken else (self.status[:3] or "-")
         client = self.addr[0] if isinstance(self.addr, tuple) else "-"
         access_logger.info(
             '%s "%s %s" %s %d %.1fms',
             client,
-            request.method,
-            request.target,
+            method,
+            target,
             status,
             self.sent_bytes,
             (time.monotonic() - started) * 1000,
         )
 
-    def _exchange(self, request: RequestHead) -> bool:
-        environ = self._environ(request)
-        keep_alive = request.keep_alive
-        is_head = request.method == "HEAD"
-        state: Dict[str, Any] = {"status": None, "headers": None, "sent": False}
-        conn = self
-
-        def start_response(
-            status: str, headers: List[Tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], None]:
-            if exc_info is not None:
-                try:
-                    if state["sent"]:
-                        raise exc_info[1].with_traceback(exc_info[2])
-                finally:
-                    exc_info = None
-            elif state["status"] is not None:
-                raise AssertionError("start_response() called twice without exc_info")
-            state["status"] = status
-            state["headers"] = headers
-            return write
-
-        chunked = False
-
-        def write(data: bytes) -> None:
-            try:
-                send(data)
-            except OSError as exc:
-                if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-                    raise _ClientGone(str(exc)) from exc
-                raise
-
-        def send(data: bytes) -> None:
-            nonlocal chunked, keep_alive
-            if conn.taken:
-                return
-            if not state["sent"]:
-                head_bytes, chunked, keep_alive = _response_head(
-                    state["status"],
-                    state["headers"],
-                    environ,
-                    keep_alive,
-                    is_head,
-                    len(data) if out_done[0] else None,
-                )
-                state["sent"] = True
-                conn.status = state["status"]
-                if is_head:
-                    write_all(conn.sock, head_bytes)
-                    return
-                conn.sent_bytes += len(data)
-                if chunked and data:
-                    write_all(
-                        conn.sock, head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
-                    )
-                else:
-                    write_all(conn.sock, head_bytes + data)
-                return
-            if is_head or not data:
-                return
-            conn.sent_bytes += len(data)
-            if chunked:
-                write_all(conn.sock, b"%x\r\n" % len(data) + data + b"\r\n")
-            else:
-                write_all(conn.sock, data)
-
-        out_done = [False]
+    def _exchange(self, environ: Dict[str, Any], keep_alive: bool, method: str) -> bool:
+        is_head = method == "HEAD"
+        response = _Response(self, environ, keep_alive, is_head)
         try:
-            result = self.server.app(environ, start_response)
+            result = _entry(self.server.app)(environ, response.start_response)
         except (HTTPParseError, _BadRequest) as exc:
             # The app read a malformed body: the client's fault, not the app's.
-            if not self.taken and not state["sent"]:
+            if not self.taken and not response.sent:
                 self._simple_response(exc.status, exc.reason)
                 self._lingering_close()
             return False
@@ -502,10 +471,11 @@ class _Connection:
                 return False
             self._simple_response(500, "Internal Server Error", keep_alive=False)
             return False
+        write = response.write
         try:
             if self.taken:
                 return False
-            if state["status"] is None and not isinstance(result, (list, tuple)):
+            if response.status is None and not isinstance(result, (list, tuple)):
                 # Let a generator run up to its start_response() call.
                 iterator = iter(result)
                 first = next(iterator, None)
@@ -514,26 +484,26 @@ class _Connection:
             else:
                 body = result
                 rest = ()
-            if state["status"] is None:
+            if response.status is None:
                 raise RuntimeError("the WSGI application did not call start_response()")
             if (
                 isinstance(result, _FileWrapper)
                 and not is_head
-                and self._sendfile(result, state["headers"], write)
+                and self._sendfile(result, response.headers, write)
             ):
-                return keep_alive
+                return response.keep_alive
             if isinstance(body, (list, tuple)) and len(body) <= 1 and not rest:
-                out_done[0] = True
+                response.last = True
                 write(body[0] if body else b"")
             else:
                 for chunk in body:
                     write(chunk)
                 for chunk in rest:
                     write(chunk)
-            if not state["sent"]:
-                out_done[0] = True
+            if not response.sent:
+                response.last = True
                 write(b"")
-            elif chunked and not is_head:
+            elif response.chunked and not is_head:
                 try:
                     self.sock.sendall(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError) as exc:
@@ -544,13 +514,13 @@ class _Connection:
             logger.debug("client went away during %s: %s", environ["PATH_INFO"], exc)
             return False
         except (HTTPParseError, _BadRequest) as exc:
-            if not state["sent"] and not self.taken:
+            if not response.sent and not self.taken:
                 self._simple_response(exc.status, exc.reason)
                 self._lingering_close()
             return False
         except Exception:
             logger.exception("error in WSGI application for %s", environ["PATH_INFO"])
-            if not state["sent"] and not self.taken:
+            if not response.sent and not self.taken:
                 self._simple_response(500, "Internal Server Error", keep_alive=False)
             return False  # a half-sent response ends the connection
         finally:
@@ -565,13 +535,13 @@ class _Connection:
         if "wsocket.take_over" in environ:
             from .servers import note_unanswered_upgrade
 
-            note_unanswered_upgrade(environ, state["status"])
-        if keep_alive:
+            note_unanswered_upgrade(environ, response.status)
+        if response.keep_alive:
             try:
                 environ["wsgi.input"].drain()
             except (HTTPParseError, _BadRequest):
                 return False
-        return keep_alive
+        return response.keep_alive
 
     def _sendfile(
         self,
@@ -611,6 +581,124 @@ class _Connection:
             write_all(self.sock, head + body)
         except OSError:
             pass
+
+
+class _Response:
+    """The response to one request, as the application hands it over.
+
+    The application gets the bound :meth:`start_response`. One small object
+    rather than closures over a dozen cells: a WebSocket middleware holds on
+    to ``start_response`` for the whole session.
+    """
+
+    __slots__ = (
+        "conn",
+        "environ",
+        "keep_alive",
+        "is_head",
+        "status",
+        "headers",
+        "sent",
+        "chunked",
+        "last",
+    )
+
+    def __init__(
+        self,
+        conn: _Connection,
+        environ: Dict[str, Any],
+        keep_alive: bool,
+        is_head: bool,
+    ) -> None:
+        self.conn = conn
+        self.environ = environ
+        self.keep_alive = keep_alive
+        self.is_head = is_head
+        self.status: Optional[str] = None
+        self.headers: List[Tuple[str, str]] = []
+        self.sent = False
+        self.chunked = False
+        # The next write is the whole body: its length can go in the head.
+        self.last = False
+
+    def start_response(
+        self, status: str, headers: List[Tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response() called twice without exc_info")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._send(data)
+        except OSError as exc:
+            if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                raise _ClientGone(str(exc)) from exc
+            raise
+
+    def _send(self, data: bytes) -> None:
+        conn = self.conn
+        if conn.taken:
+            return
+        if not self.sent:
+            status = self.status
+            if status is None:
+                raise TypeError("write() called before start_response()")
+            head_bytes, self.chunked, self.keep_alive = _response_head(
+                status,
+                self.headers,
+                self.environ,
+                self.keep_alive,
+                self.is_head,
+                len(data) if self.last else None,
+            )
+            self.sent = True
+            conn.status = status
+            if self.is_head:
+                write_all(conn.sock, head_bytes)
+                return
+            conn.sent_bytes += len(data)
+            if self.chunked and data:
+                write_all(
+                    conn.sock, head_bytes + b"%x\r\n" % len(data) + data + b"\r\n"
+                )
+            else:
+                write_all(conn.sock, head_bytes + data)
+            return
+        if self.is_head or not data:
+            return
+        conn.sent_bytes += len(data)
+        if self.chunked:
+            write_all(conn.sock, b"%x\r\n" % len(data) + data + b"\r\n")
+        else:
+            write_all(conn.sock, data)
+
+
+def _entry(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``app``, or its ``__call__`` bound to it when that is a Python function.
+
+    CPython runs a call to a Python function, bound or not, in the
+    interpreter loop already running; calling an instance goes through its
+    type's call slot, in C, which starts another run of the loop. Under
+    gevent that C frame stays on the greenlet's stack, and the stack is
+    copied to the heap each time the greenlet waits: a WebSocket session
+    (an instance of :class:`~wsocket.WebSocketMiddleware` at the top) waits
+    most of its life.
+    """
+    for klass in type(app).__mro__:
+        call = klass.__dict__.get("__call__")
+        if call is not None:
+            # A plain function only: not a staticmethod, nor one in C.
+            return MethodType(call, app) if type(call) is FunctionType else app
+    return app
 
 
 def _unquote_path(path: str) -> str:
@@ -842,8 +930,13 @@ class WSGIServer:
         if self.concurrency == "gevent":
             import gevent
 
+            # A raw greenlet rather than a gevent.Greenlet: nothing joins,
+            # kills or links the connections' greenlets (_serve reports its
+            # own errors), and a Greenlet costs 1.2 KiB more, with a deeper
+            # C stack to save each time it waits, for as long as its
+            # connection lives.
             def spawn_greenlet(func: Callable[..., None], *args: Any) -> None:
-                gevent.spawn(func, *args)
+                gevent.spawn_raw(func, *args)
 
             return spawn_greenlet
 

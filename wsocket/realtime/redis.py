@@ -174,11 +174,13 @@ class _Runtime:
         loaded = _loaded_gevent()
         if loaded is not None:
             from gevent import monkey
+            from gevent.hub import Hub
 
-            # Started from a greenlet of an unpatched hub: the connections
-            # are that hub's, and so must the delivering tasks be.
+            # Started from a greenlet of an unpatched hub (a Greenlet, or a
+            # raw greenlet as wsocket's server spawns): the connections are
+            # that hub's, and so must the delivering tasks be.
             if not monkey.is_module_patched("socket") and isinstance(
-                loaded.getcurrent(), loaded.Greenlet
+                loaded.getcurrent().parent, Hub
             ):
                 self.hub = loaded.get_hub()
         if self.hub is not None:

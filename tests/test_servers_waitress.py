@@ -1,48 +1,33 @@
 """Tests for wsocket.servers.waitress: waitress serves HTTP, refuses upgrades.
 
-waitress runs in a thread of the test process.
+waitress runs as a subprocess, serving a plain WSGI app behind the middleware.
 """
 
 from __future__ import annotations
 
 import http.client
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from helpers import MS
+from integration.harness import PYTHON, ROOT, ServerProcess, free_port
 
-from wsocket.middleware import WebSocketMiddleware
 from wsocket.servers.waitress import ADAPTER
 
 waitress = pytest.importorskip("waitress", reason="waitress is not installed")
 
+#: waitress serving a "hello" app (and its upgrades) through the middleware.
+SERVE_HELLO = """
+import sys
+sys.path.insert(0, {root!r})
+from waitress import serve
+from wsocket.middleware import WebSocketMiddleware
 
-@contextmanager
-def waitress_serving(app: Any) -> Iterator[int]:
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield server.effective_port
-    finally:
-        # Sockets are closed in the loop's own thread (closing them under
-        # its select() fails it); with its map empty, the loop returns.
-        def close_all() -> None:
-            for dispatcher in list(server._map.values()):
-                dispatcher.close()
-
-        server.trigger.pull_trigger(close_all)
-        thread.join(5000 * MS)
-        server.task_dispatcher.shutdown()
-    assert not thread.is_alive()
-
-
-def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+def hello(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"Hello, HTTP"]
+
+serve(WebSocketMiddleware(hello), host="127.0.0.1", port={port}, threads=2)
+"""
 
 
 UPGRADE = {
@@ -60,7 +45,9 @@ def test_environs_of_old_and_new_waitress_are_recognised() -> None:
 
 
 def test_an_upgrade_gets_a_501_that_names_what_to_use_and_http_still_works() -> None:
-    with waitress_serving(WebSocketMiddleware(hello)) as port:
+    port = free_port()
+    code = SERVE_HELLO.format(root=ROOT, port=port)
+    with ServerProcess([PYTHON, "-c", code], port):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5000 * MS)
         conn.request("GET", "/ws", headers=UPGRADE)
         response = conn.getresponse()

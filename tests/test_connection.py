@@ -1383,10 +1383,46 @@ GEVENT_SCRIPT = textwrap.dedent(
         got = raw.read_frame(10)
         sender.get(timeout=10)
         assert got.opcode == 0x2 and got.payload == big
+        # A gevent.Timeout around a waiting receive() ends it and leaves the
+        # socket's read watcher free for the next one.
+        try:
+            with gevent.Timeout(0.05):
+                ws.receive()
+        except gevent.Timeout:
+            pass
+        else:
+            raise AssertionError("gevent.Timeout did not interrupt receive()")
+        assert a._read_event.callback is None
+        raw.send_frame(0x1, b"after the timeout")
+        assert ws.receive(timeout=5) == "after the timeout"
         # The peer leaves: receive() reports the end instead of waiting.
         b.close()
         assert ws.receive(timeout=5) is None
         assert ws.close_code == 1006, ws.close_code
+
+        # abort() from another greenlet ends a receive() that waits.
+        a, b = socketpair()
+        ws = WebSocket(a, Protocol(SERVER))
+        waiting = gevent.spawn(ws.receive)
+        gevent.sleep(0.02)
+        assert not waiting.ready()
+        # The read watcher calls the waiting greenlet back itself, with no
+        # gevent Waiter in between (less C stack kept while it waits).
+        assert a._read_event.callback.__self__ is waiting
+        ws.abort()
+        waiting.join(5)
+        assert waiting.ready(), "receive() still waits after abort()"
+        b.close()
+
+        # A socket with a timeout keeps gevent's own wait, and its timeout.
+        a, b = socketpair()
+        a.settimeout(0.05)
+        ws = WebSocket(a, Protocol(SERVER))
+        started = time.monotonic()
+        with gevent.Timeout(5):
+            assert ws.receive() is None  # the socket timed out: the end
+        assert time.monotonic() - started < 2
+        b.close()
         print("direct ok")
 
 

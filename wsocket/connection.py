@@ -464,13 +464,13 @@ class WebSocket:
             else:
                 sock = self.sock
                 if self._drained and not ready:
-                    sock._wait(sock._read_event)
+                    _green_wait_read(sock)
                 while True:
                     try:
                         data = raw.recv(size)
                         break
                     except BlockingIOError:
-                        sock._wait(sock._read_event)
+                        _green_wait_read(sock)
                 self._drained = len(data) < size
         except _RECV_ERRORS:
             data = b""
@@ -1048,6 +1048,8 @@ def _binary_flag(data: Any, binary: Optional[bool]) -> bool:
 
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+#: gevent.getcurrent, imported with the first gevent socket seen.
+_getcurrent: Any = None
 
 
 def _tcp_open(sock: Any) -> bool:
@@ -1080,9 +1082,37 @@ def _gevent_raw(sock: Any) -> Optional[_socket.socket]:
         and raw.gettimeout() == 0.0
         and hasattr(sock, "_wait")
         and hasattr(sock, "_read_event")
+        and hasattr(sock, "hub")
     ):
+        global _getcurrent
+        if _getcurrent is None:
+            from gevent import getcurrent
+
+            _getcurrent = getcurrent
         return raw
     return None
+
+
+def _green_wait_read(sock: Any) -> None:
+    """Wait until a gevent socket has input, as its own ``recv()`` would.
+
+    The read watcher calls the waiting greenlet back directly, where
+    gevent's wait goes through a ``Waiter`` and three more compiled calls:
+    a waiting connection keeps a shorter C stack (copied to the heap while
+    it waits) and allocates nothing per wait. A socket with a timeout, or
+    a watcher in use, takes gevent's own wait, with its checks and errors.
+    A switch into the greenlet from elsewhere only costs a read that
+    finds nothing and waits again.
+    """
+    watcher = sock._read_event
+    if sock.timeout is not None or watcher is None or watcher.callback is not None:
+        sock._wait(watcher)
+        return
+    watcher.start(_getcurrent().switch)
+    try:
+        sock.hub.switch()
+    finally:
+        watcher.stop()
 
 
 def _nowait_sender(sock: Any) -> Optional[Callable[[bytes], int]]:

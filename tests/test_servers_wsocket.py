@@ -125,6 +125,39 @@ def test_applications_that_are_instances_are_called_as_instances(
             assert reply.read() == body
 
 
+def test_an_app_replaced_on_the_server_is_the_one_called() -> None:
+    # How to call the app is worked out once, not per request; replacing
+    # server.app must still take effect at the next request.
+    import threading
+    from urllib.request import urlopen
+
+    from wsocket.server import make_server
+
+    def first(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "5")])
+        return [b"first"]
+
+    class Second:
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Length", "6")])
+            return [b"second"]
+
+    server = make_server(first, "127.0.0.1", 0, "threading")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/"
+        with urlopen(url, timeout=10000 * MS) as reply:
+            assert reply.read() == b"first"
+        server.app = Second()
+        with urlopen(url, timeout=10000 * MS) as reply:
+            assert reply.read() == b"second"
+    finally:
+        server.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
 def _get_with_headers(port: int, names: list[str]) -> None:
     import socket
 

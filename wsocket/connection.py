@@ -225,8 +225,8 @@ class WebSocket:
         self._tls = callable(getattr(sock, "pending", None))
         # A gevent socket's own non-blocking socket, read and written
         # directly (see _read_once), or None.
-        self._raw = _gevent_raw(sock)
-        self._send_now = _nowait_sender(sock)
+        self._raw = raw = _gevent_raw(sock)
+        self._send_now = _nowait_sender(sock, raw)
         self._drained = True
         if extra:
             self._feed(extra)
@@ -1115,26 +1115,27 @@ def _green_wait_read(sock: Any) -> None:
         watcher.stop()
 
 
-def _nowait_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
+def _nowait_sender(
+    sock: Any, raw: Optional[_socket.socket]
+) -> Optional[Callable[[bytes], int]]:
     """A function that writes what ``sock`` takes at once, without waiting.
 
     It returns how many bytes the kernel took, and raises
     :exc:`BlockingIOError` when it took none, or :exc:`OSError` when the
     connection is broken. A plain socket gets ``MSG_DONTWAIT``, which
     leaves its blocking mode alone (a reader may be waiting in ``recv()``
-    on it); a gevent socket's own non-blocking socket is written directly,
-    which involves no switch to the hub. ``None`` for sockets that cannot
-    (TLS, eventlet, platforms without the flag): their messages are written
-    by a background task.
+    on it); a gevent socket's own non-blocking socket, ``raw`` (from
+    :func:`_gevent_raw`), is written directly, which involves no switch to
+    the hub. ``None`` for sockets that cannot (TLS, eventlet, platforms
+    without the flag): their messages are written by a background task.
     """
+    if raw is not None:
+        return raw.send
     if isinstance(sock, ssl.SSLSocket) or is_eventlet_socket(sock):
         return None
     if is_gevent_socket(sock):
         if getattr(sock, "_sslobj", None) is not None:
             return None
-        raw = _gevent_raw(sock)
-        if raw is not None:
-            return raw.send
         gsend = sock.send
         return lambda data: int(gsend(data, 0, 0.0))
     if not _DONTWAIT:

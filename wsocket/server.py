@@ -458,7 +458,7 @@ class _Connection:
         is_head = method == "HEAD"
         response = _Response(self, environ, keep_alive, is_head)
         try:
-            result = _entry(self.server.app)(environ, response.start_response)
+            result = self.server._entry_point()(environ, response.start_response)
         except (HTTPParseError, _BadRequest) as exc:
             # The app read a malformed body: the client's fault, not the app's.
             if not self.taken and not response.sent:
@@ -854,6 +854,9 @@ class WSGIServer:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self.app = app
+        # The app and how to call it (see _entry), worked out once per app.
+        self._entry_app: Any = None
+        self._entry_call: Callable[..., Any] = app
         self.host = host
         self.concurrency = concurrency
         self.max_connections = max_connections
@@ -926,6 +929,14 @@ class WSGIServer:
         finally:
             self._stopped.set()
 
+    def _entry_point(self) -> Callable[..., Any]:
+        """How to call :attr:`app` (see :func:`_entry`), again if it changed."""
+        app = self.app
+        if self._entry_app is not app:
+            self._entry_call = _entry(app)
+            self._entry_app = app
+        return self._entry_call
+
     def _spawner(self) -> Callable[..., None]:
         if self.concurrency == "gevent":
             import gevent
@@ -935,10 +946,8 @@ class WSGIServer:
             # own errors), and a Greenlet costs 1.2 KiB more, with a deeper
             # C stack to save each time it waits, for as long as its
             # connection lives.
-            def spawn_greenlet(func: Callable[..., None], *args: Any) -> None:
-                gevent.spawn_raw(func, *args)
-
-            return spawn_greenlet
+            spawn_raw: Callable[..., None] = gevent.spawn_raw
+            return spawn_raw
 
         return _Workers().submit
 

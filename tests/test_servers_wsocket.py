@@ -192,22 +192,3 @@ def test_requests_share_their_environ_keys(monkeypatch: pytest.MonkeyPatch) -> N
     # bound, and so is Connection.
     assert [a is b for a, b in zip(first, second)] == [True, True, False]
     assert list(wsocket.server._environ_keys) == ["Host", "X-One", "X-Two"]
-
-
-def test_under_gevent_connections_run_in_raw_greenlets() -> None:
-    # A gevent.Greenlet would cost an idle WebSocket 1.2 KiB more, and a
-    # deeper C stack saved each time it waits.
-    gevent = pytest.importorskip("gevent")
-    from wsocket.server import WSGIServer
-
-    server = WSGIServer(echo, port=0, concurrency="gevent")
-    try:
-        kinds: list[type] = []
-        server._spawner()(lambda: kinds.append(type(gevent.getcurrent())))
-        for _ in range(1000):
-            if kinds:
-                break
-            gevent.sleep(0.001)
-        assert len(kinds) == 1 and not issubclass(kinds[0], gevent.Greenlet)
-    finally:
-        server.socket.close()

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -756,6 +757,85 @@ def test_workers_serve_one_connection_after_another_on_the_same_thread():
         assert wait_for(lambda: workers._idle == 1, 5)
     assert [n for n, _ in seen] == list(range(5))
     assert len({ident for _, ident in seen}) == 1, seen
+
+
+def test_closing_the_workers_ends_the_idle_ones_at_once():
+    import threading
+
+    from wsocket.server import _Workers
+
+    before = _live_workers()
+    workers = _Workers(linger=60)
+    done = threading.Event()
+    workers.submit(done.set)
+    assert done.wait(5)
+    assert wait_for(lambda: workers._idle == 1, 5)
+    workers.close()
+    assert wait_for(lambda: _live_workers() == before, 5), _live_workers()
+    assert workers._idle == 0
+
+
+def _green_until(gevent: Any, done: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if done():
+            return
+        gevent.sleep(0.001)
+    raise AssertionError("the greenlets did not get there in 2 s")
+
+
+def test_under_gevent_connections_run_in_raw_greenlets_reused() -> None:
+    # A gevent.Greenlet would cost an idle WebSocket 1.2 KiB more, and a
+    # deeper C stack saved each time it waits; a new greenlet per
+    # connection maps and unmaps a frame stack each time.
+    gevent = pytest.importorskip("gevent")
+    import contextvars
+
+    from wsocket.server import _GreenWorkers
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var")
+    workers = _GreenWorkers()
+    ran: list[tuple[Any, Optional[str]]] = []
+
+    def task(name: str) -> None:
+        ran.append((gevent.getcurrent(), var.get(None)))
+        var.set(name)
+
+    workers.submit(task, "first")
+    _green_until(gevent, lambda: len(ran) == 1 and len(workers._idle) == 1)
+    workers.submit(task, "second")
+    _green_until(gevent, lambda: len(ran) == 2 and len(workers._idle) == 1)
+    (first, first_seen), (second, second_seen) = ran
+    assert not isinstance(first, gevent.Greenlet)
+    assert second is first  # the same greenlet served both
+    assert first_seen is None and second_seen is None  # a fresh context each time
+    workers.close()
+    _green_until(gevent, lambda: first.dead)
+    assert workers._idle == []
+
+
+def test_under_gevent_idle_greenlets_are_bounded() -> None:
+    gevent = pytest.importorskip("gevent")
+    from gevent.event import Event
+
+    from wsocket.server import _GreenWorkers
+
+    workers = _GreenWorkers(keep=2)
+    release = Event()
+    started: list[Any] = []
+
+    def task() -> None:
+        started.append(gevent.getcurrent())
+        release.wait(5)
+
+    for _ in range(5):
+        workers.submit(task)
+    _green_until(gevent, lambda: len(started) == 5)
+    assert len(set(started)) == 5  # none idle: a greenlet each
+    release.set()
+    _green_until(gevent, lambda: sum(g.dead for g in started) == 3)
+    assert len(workers._idle) == 2
+    workers.close()
+    _green_until(gevent, lambda: all(g.dead for g in started))
 
 
 def test_workers_never_queue_a_connection_behind_a_busy_one():

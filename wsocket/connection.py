@@ -222,7 +222,9 @@ class WebSocket:
         # The Close we sent on our own initiative to go away (idle timeout,
         # server stop): the code to report if the peer never answers it.
         self._going_away: Optional[Tuple[int, str]] = None
-        self._tls = callable(getattr(sock, "pending", None))
+        # Looked up on the class: a gevent socket hands unknown attributes
+        # to the socket under it, which raises for each one it lacks.
+        self._tls = callable(getattr(type(sock), "pending", None))
         # A gevent socket's own non-blocking socket, read and written
         # directly (see _read_once), or None.
         self._raw = raw = _gevent_raw(sock)
@@ -852,7 +854,7 @@ class WebSocket:
                 self._read_lock.release()
         else:
             self._closed_waiter().wait(max(0.0, deadline - _monotonic()))
-        self._finish()
+        self._finish(reading=False)
 
     def start_close(
         self,
@@ -917,8 +919,12 @@ class WebSocket:
         self._flush(blocking=False)
         self._close_transport()
 
-    def _finish(self) -> None:
-        """The connection is over: mark it closed and release the socket."""
+    def _finish(self, reading: bool = True) -> None:
+        """The connection is over: mark it closed and release the socket.
+
+        ``reading`` says the caller holds the read lock: no other reader can
+        be blocked on the socket.
+        """
         if self.protocol.has_data_to_send() and not self._socket_closed:
             # Let the last frames (the Close echo) reach the wire first.
             if self._write_lock.acquire(True, self.close_timeout):
@@ -928,9 +934,9 @@ class WebSocket:
             if not self.protocol.eof_rcvd:
                 self.protocol.receive_eof()
             self.protocol.data_to_send()
-        self._close_transport()
+        self._close_transport(wake_reader=not reading)
 
-    def _close_transport(self) -> None:
+    def _close_transport(self, wake_reader: bool = True) -> None:
         if self._socket_closed:
             return
         self._socket_closed = True
@@ -940,10 +946,14 @@ class WebSocket:
         if event is not None:
             event.set()
         sock = self.sock
-        try:
-            sock.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked in recv()
-        except OSError:
-            pass
+        if wake_reader or not self.close_socket:
+            # Wakes a reader blocked in recv(), which close() alone does not;
+            # on a socket the host server closes later, it is what ends the
+            # connection now.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self.close_socket:
             try:
                 sock.close()
@@ -1074,7 +1084,7 @@ def _gevent_raw(sock: Any) -> Optional[_socket.socket]:
     ``None`` for other sockets, for TLS, and for a gevent socket without
     the waiting methods this module uses (``_wait`` and ``_read_event``).
     """
-    if not is_gevent_socket(sock) or getattr(sock, "_sslobj", None) is not None:
+    if not is_gevent_socket(sock) or hasattr(type(sock), "pending"):  # TLS
         return None
     raw = getattr(sock, "_sock", None)
     if (
@@ -1134,7 +1144,7 @@ def _nowait_sender(
     if isinstance(sock, ssl.SSLSocket) or is_eventlet_socket(sock):
         return None
     if is_gevent_socket(sock):
-        if getattr(sock, "_sslobj", None) is not None:
+        if hasattr(type(sock), "pending"):  # TLS
             return None
         gsend = sock.send
         return lambda data: int(gsend(data, 0, 0.0))

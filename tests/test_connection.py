@@ -164,6 +164,30 @@ def test_echo_16_mib(make_pair: Any, transport: str, message: Any) -> None:
     task.result()
 
 
+def test_the_rest_of_a_large_frame_is_read_in_larger_reads(cleanup: list[Any]) -> None:
+    sizes: list[int] = []
+
+    class Recording(socket.socket):
+        def recv(self, size: int, *args: Any) -> bytes:
+            sizes.append(size)
+            return super().recv(size, *args)
+
+    server_sock, client_sock = socket.socketpair()
+    server_sock = Recording(fileno=server_sock.detach())
+    ws = WebSocket(server_sock, Protocol(SERVER, max_message_size=None))
+    raw = RawPeer(client_sock)
+    cleanup.extend([client_sock, ws])
+    payload = os.urandom(3 * 2**20)
+    task = Background(lambda: raw.send_frame(BINARY, payload))
+    assert ws.receive(timeout=10000 * MS) == payload
+    task.result()
+    # The first read takes the header; the next ones ask for the rest of
+    # the frame, at most 1 MiB at a time, not 64 KiB.
+    assert sizes[0] == 65536
+    assert max(sizes) == 2**20
+    assert len(sizes) < 3 * 2**20 // 65536
+
+
 def test_default_limit_fails_oversized_message_with_1009(make_raw: Any) -> None:
     ws, raw = make_raw(max_message_size=1000)
     raw.send_frame(BINARY, b"x" * 1001)

@@ -405,6 +405,55 @@ def test_buffer_is_empty_between_messages() -> None:
     assert len(server._buf) == 0
 
 
+def test_bytes_needed_while_a_large_binary_frame_arrives() -> None:
+    server = Protocol(SERVER, max_message_size=None)
+    payload = bytes(range(256)) * 1024  # 256 KiB
+    frame = build_frame(0x2, payload, mask=MASK)
+    after = build_frame(0x1, b"next", mask=MASK)
+    assert server.bytes_needed() == 0
+    server.receive_data(frame[:1000])
+    assert server.bytes_needed() == len(frame) - 1000
+    server.receive_data(frame[1000:5000])
+    assert server.bytes_needed() == len(frame) - 5000
+    assert server.events_received() == []
+    # The last byte of the frame and the next one, together.
+    server.receive_data(frame[5000:] + after)
+    assert server.bytes_needed() == 0
+    assert server.events_received() == [BinaryMessage(payload), TextMessage("next")]
+    assert len(server._buf) == 0
+
+
+def test_bytes_needed_for_binary_continuations_only() -> None:
+    server = Protocol(SERVER, max_message_size=None)
+    first = build_frame(0x2, b"a" * 100, fin=False, mask=MASK)
+    rest = build_frame(0x0, b"b" * 70000, mask=MASK)
+    server.receive_data(first + rest[:10])
+    assert server.bytes_needed() == len(rest) - 10
+    server.receive_data(rest[10:])
+    assert server.events_received() == [BinaryMessage(b"a" * 100 + b"b" * 70000)]
+    # Text is decoded as it arrives, so that bad UTF-8 fails at once.
+    text = build_frame(0x1, "é".encode() * 40000, mask=MASK)
+    server.receive_data(text[:1000])
+    assert server.bytes_needed() == 0
+    server.receive_data(text[1000:])
+    assert server.events_received() == [TextMessage("é" * 40000)]
+    # An incomplete header says nothing yet.
+    server.receive_data(build_frame(0x2, b"c" * 70000, mask=MASK)[:3])
+    assert server.bytes_needed() == 0
+
+
+def test_bytes_needed_is_zero_for_compressed_frames() -> None:
+    client_ext, server_ext = negotiated(DeflateOptions())
+    server = Protocol(SERVER, deflate=server_ext, max_message_size=None)
+    client = Protocol(CLIENT, deflate=client_ext, max_message_size=None)
+    client.send_binary(random.Random(1).randbytes(100000))
+    wire = b"".join(client.data_to_send())
+    server.receive_data(wire[:2000])
+    assert server.bytes_needed() == 0  # inflated as it arrives
+    server.receive_data(wire[2000:])
+    assert len(server.events_received()[0].data) == 100000  # type: ignore[attr-defined]
+
+
 # -- pings and pongs -----------------------------------------------------------
 
 

@@ -74,6 +74,8 @@ _RECV_ERRORS = (OSError,)
 _QUIET = 0.25
 #: How often a timed read looks again at a partial TLS record.
 _TLS_POLL = 0.01
+#: The most one read asks for while the rest of a large frame arrives.
+_LARGE_READ = 1 << 20
 #: Where each side's connections log (``WebSocket.logger``).
 _SERVER_LOGGER = logging.getLogger("wsocket.server")
 _CLIENT_LOGGER = logging.getLogger("wsocket.client")
@@ -460,6 +462,10 @@ class WebSocket:
         """
         raw = self._raw
         size = self.read_size
+        needed = self.protocol.bytes_needed()
+        if needed > size:
+            # The rest of a large frame: fewer, larger reads.
+            size = needed if needed < _LARGE_READ else _LARGE_READ
         try:
             if raw is None:
                 data = self.sock.recv(size)

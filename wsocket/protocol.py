@@ -264,6 +264,7 @@ class Protocol:
         "_msg_frames",
         "_decoder",
         "_head_done",
+        "_wait_for",
         "_send_opcode",
         "_send_compressed",
     )
@@ -319,6 +320,9 @@ class Protocol:
         # Bytes of the frame at the head of the buffer already decoded while
         # it was incomplete (fail-fast UTF-8 validation), -1 when none.
         self._head_done = -1
+        # The size of the buffer at which the incomplete frame at its start
+        # is whole, when nothing can be done with less (0: parse each time).
+        self._wait_for = 0
         # Outgoing fragmented message: 0 none, else its opcode.
         self._send_opcode = 0
         self._send_compressed = False
@@ -397,9 +401,12 @@ class Protocol:
         buf = self._buf
         if buf:
             buf += data
+            if len(buf) < self._wait_for:
+                return  # a part of a large binary frame: nothing to do yet
             data = buf
         # else: parse straight from ``data``; only an incomplete frame at its
         # end is copied into the buffer, which stays empty between messages.
+        self._wait_for = 0
         try:
             pos = 0
             if not self._msg_opcode and self._head_done < 0:
@@ -467,6 +474,16 @@ class Protocol:
         """
         return bool(self._out)
 
+    def bytes_needed(self) -> int:
+        """How many more bytes complete the frame being received, if known.
+
+        Non-zero while a binary frame longer than what came so far arrives:
+        nothing happens until its last byte, so an I/O layer may read that
+        much at once instead of in its usual amounts. Otherwise 0.
+        """
+        wait_for = self._wait_for
+        return wait_for - len(self._buf) if wait_for else 0
+
     def _parse(self, buf: BytesLike, pos: int) -> int:
         """Process the complete frames of ``buf`` from ``pos`` on.
 
@@ -506,9 +523,18 @@ class Protocol:
 
                 if stop > end:
                     # Incomplete payload: wait, but validate text early so
-                    # that invalid UTF-8 fails the connection at once.
-                    if opcode < OP_CLOSE and end > start:
-                        self._validate_head(buf, b0, opcode, start, end, mask)
+                    # that invalid UTF-8 fails the connection at once (and
+                    # inflate early, so that a bomb is refused early).
+                    if opcode < OP_CLOSE and (
+                        ((b0 & 0x40) if opcode else self._msg_compressed)
+                        or opcode == OP_TEXT
+                        or (opcode == OP_CONT and self._msg_opcode == OP_TEXT)
+                    ):
+                        if end > start:
+                            self._validate_head(buf, b0, opcode, start, end, mask)
+                    else:
+                        # Nothing to look at before the frame is whole.
+                        self._wait_for = stop - pos
                     break
 
                 if opcode >= OP_CLOSE:

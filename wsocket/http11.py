@@ -492,6 +492,8 @@ class _HeadReader:
     kind = "request"
     skip_empty_lines = False
 
+    __slots__ = ("limits", "_scanned")
+
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._scanned = 0
@@ -562,6 +564,8 @@ class RequestReader(_HeadReader):
             buf += sock.recv(65536)   # the caller does the I/O
     """
 
+    __slots__ = ()
+
     skip_empty_lines = True
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -602,6 +606,8 @@ class ResponseReader(_HeadReader):
     Like :class:`RequestReader`; a head larger than ``max_head_size`` raises
     :class:`HTTPParseError` whose reason says "response head larger than".
     """
+
+    __slots__ = ()
 
     kind = "response"
 

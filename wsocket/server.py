@@ -102,6 +102,8 @@ class _Input:
     the next request.
     """
 
+    __slots__ = ("_conn", "_reader", "_pending", "_continue")
+
     def __init__(
         self, conn: _Connection, reader: BodyReader, expect_continue: bool
     ) -> None:
@@ -243,6 +245,18 @@ def _environ_key(name: str) -> str:
 
 class _Connection:
     """One client connection: reads requests, runs the app, writes responses."""
+
+    __slots__ = (
+        "server",
+        "sock",
+        "addr",
+        "buf",
+        "reader",
+        "taken",
+        "idle",
+        "status",
+        "sent_bytes",
+    )
 
     def __init__(self, server: WSGIServer, sock: Any, addr: Any) -> None:
         self.server = server
@@ -861,10 +875,16 @@ class _GreenWorkers:
         me = self._getcurrent()
         while task is not None:
             func, args = task
-            func(*args)
+            if len(args) == 2:
+                # A connection (the usual task): a call the interpreter runs
+                # in this C frame, where func(*args) would start another,
+                # and a waiting greenlet keeps its C stack.
+                func(args[0], args[1])
+            else:
+                func(*args)
             del task, func, args  # nothing of the last connection kept while idle
+            me.gr_context = None  # nor its context variables
             task = self._next(me)
-            me.gr_context = None
 
     def _next(self, me: Any) -> Optional[_Task]:
         """Wait for the next task; ``None`` to end."""

@@ -267,6 +267,29 @@ def test_bodies_of_known_size(body, data):
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("status", [200, http.HTTPStatus.OK, "200 OK"])
+@pytest.mark.parametrize("body", ["héllo", b"h\xc3\xa9llo"])
+def test_plain_text_or_bytes_answers_as_the_general_path_does(body, status, method):
+    # str and bytes with no headers take a short path: same status line,
+    # same headers in the same order, same body, as a list of them takes.
+    environ = dict(ENVIRON, REQUEST_METHOD=method)
+    short, general = Recorder(), Recorder()
+    short_body = list(to_wsgi(body, environ, short, status))
+    general_body = list(to_wsgi([body], environ, general, status))
+    assert (
+        short.calls
+        == general.calls
+        == [
+            (
+                "200 OK",
+                [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "6")],
+            )
+        ]
+    )
+    assert short_body == general_body == ([] if method == "HEAD" else [b"h\xc3\xa9llo"])
+
+
 def test_generator_is_streamed_without_content_length():
     def chunks():
         yield "a"

@@ -793,6 +793,16 @@ def to_wsgi(
             is not text, bytes or an iterable of them.
         ValueError: for an invalid status or header.
     """
+    cls = type(result)
+    if (cls is str or cls is bytes) and headers is None and status == 200:
+        # The most common answer, a page or a message: what the general
+        # path below would send, without its checks.
+        data = result.encode("utf-8") if cls is str else result
+        start_response(
+            "200 OK",
+            [("Content-Type", DEFAULT_CONTENT_TYPE), ("Content-Length", str(len(data)))],
+        )
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
     if isinstance(result, Response):
         status, headers, result = result.status, result.headers, result.body
     if isinstance(result, dict):

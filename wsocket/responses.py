@@ -798,10 +798,9 @@ def to_wsgi(
         # The most common answer, a page or a message: what the general
         # path below would send, without its checks.
         data = result.encode("utf-8") if cls is str else result
-        start_response(
-            "200 OK",
-            [("Content-Type", DEFAULT_CONTENT_TYPE), ("Content-Length", str(len(data)))],
-        )
+        size = str(len(data))
+        headers = [("Content-Type", DEFAULT_CONTENT_TYPE), ("Content-Length", size)]
+        start_response("200 OK", headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
     if isinstance(result, Response):
         status, headers, result = result.status, result.headers, result.body

@@ -167,6 +167,15 @@ gevent.sleep(0.01)
 doomed.kill()
 lock.release()
 assert not lock.locked()
+
+# Leaving a with-block of a free lock is an error, as release() is.
+for leave in (lock.release, lambda: lock.__exit__(None, None, None)):
+    try:
+        leave()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("released an unlocked lock")
 print("green lock ok")
 """
 

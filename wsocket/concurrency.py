@@ -152,8 +152,15 @@ class _GreenLock:
             return True
         return self.acquire()
 
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # release(), inline: a with-block is on every message's path.
+        waiters = self._waiters
+        if waiters:
+            waiters.popleft().set()
+        elif self._locked:
+            self._locked = False
+        else:
+            raise RuntimeError("release of an unlocked lock")
 
 
 class _GeventPrimitives(Primitives):

@@ -555,9 +555,21 @@ class WebSocket:
                 )
         elif not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        protocol = self.protocol
         with self._write_lock:
-            self._write(self._encode(((data, binary, None),)))
-        if self.protocol.has_data_to_send():
+            # _encode() for one message, inline: this is every message's path.
+            with self._proto_lock:
+                if protocol.state is not _OPEN:
+                    raise protocol.close_exc()
+                if not binary:
+                    protocol.send_text(data)
+                elif isinstance(data, str):
+                    protocol.send_binary(data.encode("utf-8"))
+                else:
+                    protocol.send_binary(data)
+                out = protocol.data_to_send()
+            self._write(out)
+        if protocol.has_data_to_send():
             self._flush(blocking=False)
 
     def _encode(

@@ -825,7 +825,8 @@ class Protocol:
             raise InvalidState(f"cannot send: the connection is {self.state.name}")
 
     def _send_data(self, opcode: int, data: BytesLike, fin: bool) -> None:
-        self._check_open()
+        if self.state is not _OPEN:
+            self._check_open()
         if opcode:
             if self._send_opcode:
                 raise InvalidState(

@@ -557,16 +557,11 @@ class WebSocket:
             raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
         protocol = self.protocol
         with self._write_lock:
-            # _encode() for one message, inline: this is every message's path.
+            # One message, without _encode()'s batch: every message's path.
             with self._proto_lock:
                 if protocol.state is not _OPEN:
                     raise protocol.close_exc()
-                if not binary:
-                    protocol.send_text(data)
-                elif isinstance(data, str):
-                    protocol.send_binary(data.encode("utf-8"))
-                else:
-                    protocol.send_binary(data)
+                _queue(protocol, data, binary)
                 out = protocol.data_to_send()
             self._write(out)
         if protocol.has_data_to_send():
@@ -586,14 +581,8 @@ class WebSocket:
             if protocol.state is not _OPEN:
                 raise protocol.close_exc()
             for data, binary, frame in messages:
-                if frame is not None and protocol.send_prepared(frame):
-                    continue
-                if not binary:
-                    protocol.send_text(data)
-                elif isinstance(data, str):
-                    protocol.send_binary(data.encode("utf-8"))
-                else:
-                    protocol.send_binary(data)
+                if frame is None or not protocol.send_prepared(frame):
+                    _queue(protocol, data, binary)
             return protocol.data_to_send()
 
     def send_nowait(
@@ -1094,6 +1083,16 @@ def _tcp_open(sock: Any) -> bool:
         return True
     except OSError:
         return False
+
+
+def _queue(protocol: Protocol, data: Any, binary: bool) -> None:
+    """Queue one message in ``protocol``; the caller holds its lock."""
+    if not binary:
+        protocol.send_text(data)
+    elif isinstance(data, str):
+        protocol.send_binary(data.encode("utf-8"))
+    else:
+        protocol.send_binary(data)
 
 
 def _gevent_raw(sock: Any) -> Optional[_socket.socket]:
